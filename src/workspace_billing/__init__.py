@@ -1,0 +1,118 @@
+"""workspace_billing: trials, plans, seats and renewals for a SaaS host's workspaces.
+
+Wire it explicitly in the host's code; nothing connects at import time::
+
+    from workspace_billing import Billing, Catalog
+    from workspace_billing.testing import FakeClock, FakePaymentProvider, InMemoryStore
+
+    clock = FakeClock()
+    billing = Billing(catalog=Catalog.default(), store=InMemoryStore(),
+                      provider=FakePaymentProvider(clock=clock), clock=clock)
+"""
+
+from .billing import Billing
+from .catalog import (
+    Catalog,
+    Entitlements,
+    Feature,
+    FeatureKind,
+    FeatureMatrix,
+    Interval,
+    Plan,
+    SeatFloor,
+    TrialTerms,
+)
+from .clock import SystemClock
+from .errors import (
+    BillingError,
+    CatalogError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PaymentFailed,
+    PermissionDenied,
+    PlanNotSelfServe,
+    ProviderError,
+    SeatLimitReached,
+    TrialNotEligible,
+    WebhookVerificationError,
+)
+from .events import Event, EventType
+from .money import Money
+from .overview import PricePreview, RenewalReport, SubscriptionOverview, WebhookResult
+from .ports import (
+    Checkout,
+    CheckoutRequest,
+    Clock,
+    PaymentProvider,
+    ProviderEvent,
+    ProviderEventType,
+    ProviderStatus,
+    ProviderSubscription,
+    Quote,
+    QuoteRequest,
+    Store,
+    StoreSnapshot,
+    UnitOfWork,
+)
+from .renewal import BoundaryKind, RenewalPreview, select_deactivations
+from .subscription import Subscription, SubscriptionStatus
+from .workspace import Member, MemberStatus, Role, Workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Billing",
+    "BillingError",
+    "BoundaryKind",
+    "Catalog",
+    "CatalogError",
+    "Checkout",
+    "CheckoutRequest",
+    "Clock",
+    "Conflict",
+    "Entitlements",
+    "Event",
+    "EventType",
+    "Feature",
+    "FeatureKind",
+    "FeatureMatrix",
+    "Interval",
+    "InvalidRequest",
+    "Member",
+    "MemberStatus",
+    "Money",
+    "NotFound",
+    "PaymentFailed",
+    "PaymentProvider",
+    "PermissionDenied",
+    "Plan",
+    "PlanNotSelfServe",
+    "PricePreview",
+    "ProviderError",
+    "ProviderEvent",
+    "ProviderEventType",
+    "ProviderStatus",
+    "ProviderSubscription",
+    "Quote",
+    "QuoteRequest",
+    "RenewalPreview",
+    "RenewalReport",
+    "Role",
+    "SeatFloor",
+    "SeatLimitReached",
+    "Store",
+    "StoreSnapshot",
+    "Subscription",
+    "SubscriptionOverview",
+    "SubscriptionStatus",
+    "SystemClock",
+    "TrialNotEligible",
+    "TrialTerms",
+    "UnitOfWork",
+    "WebhookResult",
+    "WebhookVerificationError",
+    "Workspace",
+    "__version__",
+    "select_deactivations",
+]

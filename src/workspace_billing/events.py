@@ -1,0 +1,71 @@
+"""Every change is an event (R16): an audit trail and an outbox for the host.
+
+Events are written in the same store transaction as the change they describe,
+so a host that reads them (``Billing.events(after=cursor)``) to send emails
+sees each change exactly once, and never a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+import attrs
+
+__all__ = ["Event", "EventType", "Scalar"]
+
+Scalar = str | int | bool | None
+"""What an event's ``before``, ``after`` and ``data`` hold: JSON scalars only."""
+
+
+class EventType(enum.StrEnum):
+    """What happened, in the past tense."""
+
+    WORKSPACE_CREATED = "workspace_created"
+    TRIAL_STARTED = "trial_started"
+    TRIAL_ENDED = "trial_ended"
+    MEMBER_ADDED = "member_added"
+    MEMBER_REMOVED = "member_removed"
+    MEMBER_DEACTIVATED = "member_deactivated"
+    MEMBER_REACTIVATED = "member_reactivated"
+    ROLE_CHANGED = "role_changed"
+    CHECKOUT_STARTED = "checkout_started"
+    PLAN_CHANGED = "plan_changed"
+    SEATS_CHANGED = "seats_changed"
+    SEAT_DECREASE_SCHEDULED = "seat_decrease_scheduled"
+    SEAT_DECREASE_CANCELED = "seat_decrease_canceled"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    CANCELLATION_REVOKED = "cancellation_revoked"
+    SUBSCRIPTION_ENDED = "subscription_ended"
+    SALES_CONTACTED = "sales_contacted"
+    CUSTOM_TERMS_APPLIED = "custom_terms_applied"
+    CUSTOMER_CREATED = "customer_created"
+
+
+def _freeze(value: Mapping[str, Scalar]) -> Mapping[str, Scalar]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Event:
+    """One change: who (``actor``; ``None`` for the system or the provider), what, when.
+
+    ``cursor`` is the store's position of the event, given when it is recorded;
+    it is left out of equality so that two runs that made the same changes have
+    equal event lists.
+    """
+
+    type: EventType
+    workspace_id: str
+    at: datetime
+    actor: str | None = None
+    subject: str | None = None
+    before: Mapping[str, Scalar] = attrs.field(factory=dict, converter=_freeze)
+    after: Mapping[str, Scalar] = attrs.field(factory=dict, converter=_freeze)
+    data: Mapping[str, Scalar] = attrs.field(factory=dict, converter=_freeze)
+    cursor: int = attrs.field(default=0, eq=False)

@@ -1,0 +1,291 @@
+"""The ports: what the core needs from storage, the payment provider and time.
+
+Adapters implement these protocols without inheriting from them; mypy checks
+conformance where an adapter is passed to :class:`~workspace_billing.Billing`.
+The values below are the neutral terms every provider adapter speaks, so the
+core never sees a Stripe (or any other provider's) type.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from .catalog import Interval
+from .events import Event
+from .money import Money
+from .workspace import Member, Workspace
+
+__all__ = [
+    "Checkout",
+    "CheckoutRequest",
+    "Clock",
+    "PaymentProvider",
+    "ProviderEvent",
+    "ProviderEventType",
+    "ProviderStatus",
+    "ProviderSubscription",
+    "Quote",
+    "QuoteRequest",
+    "Store",
+    "StoreSnapshot",
+    "UnitOfWork",
+]
+
+
+class Clock(Protocol):
+    """The only source of time: the core never reads the system clock itself."""
+
+    def now(self) -> datetime:
+        """An aware datetime in UTC."""
+        ...
+
+
+# --------------------------------------------------------------------- storage
+
+
+@attrs.frozen
+class StoreSnapshot:
+    """Everything a store holds, as plain values: proof that a refused action changed nothing."""
+
+    workspaces: tuple[Workspace, ...]
+    members: tuple[Member, ...]
+    events: tuple[Event, ...]
+    trials: tuple[tuple[str, str], ...]
+    webhook_event_ids: tuple[str, ...]
+
+
+class UnitOfWork(Protocol):
+    """One store transaction. Leaving its context without an error commits it;
+    an error rolls everything back, events included (R16, R17)."""
+
+    def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:
+        """Load a workspace; ``for_update`` serializes concurrent writers to it
+        until the transaction ends (a row lock on SQL, a lock in memory)."""
+        ...
+
+    def find_workspace_id(self, *, subscription_ref: str) -> str | None:
+        """The workspace that holds a provider subscription, if any."""
+        ...
+
+    def add_workspace(self, workspace: Workspace) -> None:
+        """Insert a new workspace; ``Conflict`` when its id exists."""
+        ...
+
+    def save_workspace(self, workspace: Workspace) -> Workspace:
+        """Write a changed workspace whose ``version`` is the stored one; the stored
+        and returned copy has ``version + 1``. A stale version is ``Conflict``."""
+        ...
+
+    def members(self, workspace_id: str) -> list[Member]:
+        """All members of the workspace, in the order they were first added."""
+        ...
+
+    def save_member(self, member: Member) -> None:
+        """Insert or replace the member ``(workspace_id, user)``."""
+        ...
+
+    def delete_member(self, workspace_id: str, user: str) -> None: ...
+
+    def claim_trial(self, owner: str, workspace_id: str) -> bool:
+        """Record the owner's one trial (R2): False when the owner already had it."""
+        ...
+
+    def claim_webhook_event(self, event_id: str) -> bool:
+        """Record a provider event id: False when it was seen before (R14)."""
+        ...
+
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        """Record events in this transaction; returns them with their cursors."""
+        ...
+
+    def events_after(self, cursor: int, limit: int) -> list[Event]:
+        """Recorded events with a cursor above ``cursor``, oldest first."""
+        ...
+
+    def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
+        """Workspaces whose next boundary (trial end, renewal, end of grace) is at
+        or before ``now``, soonest first."""
+        ...
+
+
+class Store(Protocol):
+    """Where workspaces, members, trials, webhook ids and events live."""
+
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]: ...
+
+    def snapshot(self) -> StoreSnapshot: ...
+
+
+# ------------------------------------------------------------ payment provider
+
+
+class ProviderStatus(enum.StrEnum):
+    INCOMPLETE = "incomplete"
+    """Created, first payment not confirmed: grants nothing yet."""
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    """Ended: the workspace falls back (R12, R13)."""
+
+
+@attrs.frozen
+class ProviderSubscription:
+    """The provider's current view of one subscription, in neutral terms."""
+
+    ref: str
+    customer_ref: str
+    workspace_id: str
+    plan: str
+    interval: Interval
+    seats: int
+    status: ProviderStatus
+    period_start: datetime
+    period_end: datetime
+    unit_amount: Money
+    pending_seats: int | None = None
+    cancel_at_period_end: bool = False
+
+
+class ProviderEventType(enum.StrEnum):
+    CHECKOUT_COMPLETED = "checkout_completed"
+    SUBSCRIPTION_UPDATED = "subscription_updated"
+    SUBSCRIPTION_DELETED = "subscription_deleted"
+    INVOICE_PAID = "invoice_paid"
+    INVOICE_PAYMENT_FAILED = "invoice_payment_failed"
+    TRIAL_WILL_END = "trial_will_end"
+    OTHER = "other"
+    """Anything else the provider sends: acknowledged and ignored."""
+
+
+@attrs.frozen
+class ProviderEvent:
+    """A verified webhook event. Billing re-fetches the subscription it names
+    rather than trusting this snapshot, so delivery order never matters."""
+
+    id: str
+    type: ProviderEventType
+    subscription_ref: str | None = None
+    workspace_id: str | None = None
+
+
+@attrs.frozen
+class CheckoutRequest:
+    workspace_id: str
+    customer_ref: str
+    plan: str
+    interval: Interval
+    seats: int
+    unit_amount: Money
+    success_url: str
+    cancel_url: str
+
+
+@attrs.frozen
+class Checkout:
+    """Where to send the user to pay (``url``), or ``url=None`` when the change
+    was made at once with the payment method on file."""
+
+    id: str
+    url: str | None
+
+
+@attrs.frozen
+class QuoteRequest:
+    """A change to price: a new subscription when ``subscription_ref`` is None."""
+
+    plan: str
+    interval: Interval
+    seats: int
+    unit_amount: Money
+    subscription_ref: str | None = None
+
+
+@attrs.frozen
+class Quote:
+    """What the provider would charge now (prorated) and at each renewal after."""
+
+    due_now: Money
+    recurring: Money
+
+
+class PaymentProvider(Protocol):
+    """A payment provider, in the library's neutral terms.
+
+    Every write takes an ``idempotency_key`` from the caller, derived from the
+    intent, so that a retry after a timeout never charges twice. Errors are
+    the library's (``ProviderError``, ``PaymentFailed``), never the SDK's.
+    """
+
+    def create_customer(
+        self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
+    ) -> str:
+        """A customer for the workspace; returns its reference."""
+        ...
+
+    def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
+        """A hosted payment page for a new subscription; nothing is granted until
+        the provider confirms payment."""
+        ...
+
+    def quote(self, request: QuoteRequest) -> Quote:
+        """Price a change without making it (R18)."""
+        ...
+
+    def increase_seats(
+        self, subscription_ref: str, seats: int, *, idempotency_key: str
+    ) -> ProviderSubscription:
+        """Raise the quantity now and charge the prorated difference at once. When
+        the payment fails, raise ``PaymentFailed`` and leave the quantity as it was."""
+        ...
+
+    def schedule_seat_decrease(
+        self, subscription_ref: str, seats: int, *, idempotency_key: str
+    ) -> ProviderSubscription:
+        """Lower the quantity from the next period on; ``seats`` equal to the seats
+        in force withdraws a scheduled decrease."""
+        ...
+
+    def change_plan(
+        self,
+        subscription_ref: str,
+        *,
+        plan: str,
+        interval: Interval,
+        seats: int,
+        unit_amount: Money,
+        idempotency_key: str,
+    ) -> ProviderSubscription:
+        """Move to another plan now with the payment method on file, charging the
+        prorated difference; ``PaymentFailed`` leaves the subscription as it was."""
+        ...
+
+    def cancel(
+        self, subscription_ref: str, *, at_period_end: bool, idempotency_key: str
+    ) -> ProviderSubscription: ...
+
+    def resume(self, subscription_ref: str, *, idempotency_key: str) -> ProviderSubscription:
+        """Withdraw a cancellation at period end."""
+        ...
+
+    def portal_url(self, customer_ref: str, *, return_url: str, idempotency_key: str) -> str:
+        """A session of the provider's billing portal for the customer."""
+        ...
+
+    def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
+        """The provider's current view (the truth that webhooks only announce)."""
+        ...
+
+    def parse_webhook(
+        self, payload: bytes, headers: Mapping[str, str]
+    ) -> Sequence[ProviderEvent]:
+        """Verify a webhook (signature, timestamp tolerance) and turn it into neutral
+        events; ``WebhookVerificationError`` when it is not authentic."""
+        ...
+
+

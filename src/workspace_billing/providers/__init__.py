@@ -1,0 +1,1 @@
+"""Payment provider adapters: ``fake`` (deterministic, in-memory); Stripe comes as an extra."""

@@ -1,0 +1,483 @@
+"""A deterministic, in-memory payment provider for demos and host test suites.
+
+It behaves like a real provider where the library depends on it: payments
+can fail, increases are charged prorated at once and granted only when paid,
+decreases wait for the period end, renewals happen when the shared clock
+passes the period end, and every change is announced by a signed webhook that
+the host delivers (``deliver``) in any order, as often as it likes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from ..catalog import Interval
+from ..errors import NotFound, PaymentFailed, ProviderError, WebhookVerificationError
+from ..money import Money
+from ..ports import (
+    Checkout,
+    CheckoutRequest,
+    Clock,
+    ProviderEvent,
+    ProviderEventType,
+    ProviderStatus,
+    ProviderSubscription,
+    Quote,
+    QuoteRequest,
+)
+from ..subscription import add_interval, elapsed_fraction
+
+__all__ = ["FakeInvoice", "FakePaymentProvider", "WebhookHandler"]
+
+SIGNATURE_HEADER = "Fake-Signature"
+WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
+_T = TypeVar("_T")
+
+_EVENT_TYPES = {
+    "checkout.completed": ProviderEventType.CHECKOUT_COMPLETED,
+    "subscription.created": ProviderEventType.SUBSCRIPTION_UPDATED,
+    "subscription.updated": ProviderEventType.SUBSCRIPTION_UPDATED,
+    "subscription.deleted": ProviderEventType.SUBSCRIPTION_DELETED,
+    "invoice.paid": ProviderEventType.INVOICE_PAID,
+    "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
+}
+
+
+@attrs.frozen
+class FakeInvoice:
+    """A charge the fake provider attempted, for tests to assert amounts on."""
+
+    subscription_ref: str
+    amount: Money
+    paid: bool
+    reason: str
+    at: datetime
+
+
+@attrs.define
+class _Subscription:
+    ref: str
+    customer_ref: str
+    workspace_id: str
+    plan: str
+    interval: Interval
+    seats: int
+    unit_amount: Money
+    anchor: datetime
+    period_index: int = 0
+    pending_seats: int | None = None
+    status: ProviderStatus = ProviderStatus.ACTIVE
+    cancel_at_period_end: bool = False
+
+    @property
+    def period_start(self) -> datetime:
+        return add_interval(self.anchor, self.interval, self.period_index)
+
+    @property
+    def period_end(self) -> datetime:
+        return add_interval(self.anchor, self.interval, self.period_index + 1)
+
+    def view(self) -> ProviderSubscription:
+        return ProviderSubscription(
+            ref=self.ref,
+            customer_ref=self.customer_ref,
+            workspace_id=self.workspace_id,
+            plan=self.plan,
+            interval=self.interval,
+            seats=self.seats,
+            status=self.status,
+            period_start=self.period_start,
+            period_end=self.period_end,
+            unit_amount=self.unit_amount,
+            pending_seats=self.pending_seats,
+            cancel_at_period_end=self.cancel_at_period_end,
+        )
+
+
+@attrs.define
+class _Checkout:
+    id: str
+    request: CheckoutRequest
+    completed: bool = False
+    subscription_ref: str | None = None
+
+
+class FakePaymentProvider:
+    """The ``PaymentProvider`` port, in memory, on the host's clock.
+
+    Test helpers: ``complete_checkout(id)`` pays a checkout as a user would,
+    ``fail_next_payment()`` makes the next charge fail, ``deliver(handler)``
+    hands every queued webhook to ``handler(payload, headers)`` and returns
+    how many, ``take_webhooks()`` removes them for a test to deliver itself
+    (shuffled, twice...), ``settle(ref)`` pays an overdue renewal.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        webhook_secret: str = "whsec_fake",
+        tolerance: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._clock = clock
+        self._secret = webhook_secret.encode()
+        self._tolerance = tolerance
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._customers: dict[str, str] = {}
+        self._checkouts: dict[str, _Checkout] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._idempotency: dict[str, tuple[str, object]] = {}
+        self._webhooks: list[bytes] = []
+        self._failures = 0
+        self.invoices: list[FakeInvoice] = []
+
+    def __repr__(self) -> str:
+        return f"FakePaymentProvider(subscriptions={len(self._subscriptions)})"
+
+    # ------------------------------------------------------------ the port
+
+    def create_customer(
+        self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
+    ) -> str:
+        def create() -> str:
+            ref = self._new_id("cus")
+            self._customers[ref] = workspace_id
+            return ref
+
+        return self._once(idempotency_key, ("customer", workspace_id, name, owner), create)
+
+    def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
+        def create() -> Checkout:
+            self._customer(request.customer_ref)
+            checkout = _Checkout(self._new_id("cs"), request)
+            self._checkouts[checkout.id] = checkout
+            return Checkout(checkout.id, f"https://fake-provider.invalid/pay/{checkout.id}")
+
+        return self._once(idempotency_key, ("checkout", request), create)
+
+    def quote(self, request: QuoteRequest) -> Quote:
+        with self._lock:
+            self._catch_up()
+            recurring = request.unit_amount * request.seats
+            if request.subscription_ref is None:
+                return Quote(due_now=recurring, recurring=recurring)
+            return Quote(due_now=self._due_now(self._sub(request.subscription_ref), request),
+                         recurring=recurring)  # fmt: skip
+
+    def increase_seats(
+        self, subscription_ref: str, seats: int, *, idempotency_key: str
+    ) -> ProviderSubscription:
+        def increase() -> ProviderSubscription:
+            sub = self._live(subscription_ref)
+            if seats <= sub.seats:
+                raise ProviderError(f"an increase needs more than {sub.seats} seats, not {seats}")
+            request = QuoteRequest(sub.plan, sub.interval, seats, sub.unit_amount, sub.ref)
+            self._charge(sub.ref, self._due_now(sub, request), "seat_increase")
+            sub.seats, sub.pending_seats = seats, None
+            self._announce("subscription.updated", sub)
+            return sub.view()
+
+        return self._once(idempotency_key, ("increase", subscription_ref, seats), increase)
+
+    def schedule_seat_decrease(
+        self, subscription_ref: str, seats: int, *, idempotency_key: str
+    ) -> ProviderSubscription:
+        def schedule() -> ProviderSubscription:
+            sub = self._live(subscription_ref)
+            if not 1 <= seats <= sub.seats:
+                raise ProviderError(f"a decrease needs 1 to {sub.seats} seats, not {seats}")
+            sub.pending_seats = None if seats == sub.seats else seats
+            self._announce("subscription.updated", sub)
+            return sub.view()
+
+        return self._once(idempotency_key, ("decrease", subscription_ref, seats), schedule)
+
+    def change_plan(
+        self,
+        subscription_ref: str,
+        *,
+        plan: str,
+        interval: Interval,
+        seats: int,
+        unit_amount: Money,
+        idempotency_key: str,
+    ) -> ProviderSubscription:
+        def change() -> ProviderSubscription:
+            sub = self._live(subscription_ref)
+            request = QuoteRequest(plan, interval, seats, unit_amount, sub.ref)
+            self._charge(sub.ref, self._due_now(sub, request), "plan_change")
+            if interval is not sub.interval:
+                sub.anchor, sub.period_index = self._clock.now(), 0
+            sub.plan, sub.interval, sub.seats, sub.unit_amount = plan, interval, seats, unit_amount
+            sub.pending_seats = None
+            self._announce("subscription.updated", sub)
+            return sub.view()
+
+        key = ("plan", subscription_ref, plan, interval, seats, unit_amount)
+        return self._once(idempotency_key, key, change)
+
+    def cancel(
+        self, subscription_ref: str, *, at_period_end: bool, idempotency_key: str
+    ) -> ProviderSubscription:
+        def cancel() -> ProviderSubscription:
+            sub = self._sub(subscription_ref)
+            if sub.status is ProviderStatus.CANCELED:
+                return sub.view()
+            if at_period_end:
+                sub.cancel_at_period_end = True
+                self._announce("subscription.updated", sub)
+            else:
+                sub.status = ProviderStatus.CANCELED
+                self._announce("subscription.deleted", sub)
+            return sub.view()
+
+        return self._once(idempotency_key, ("cancel", subscription_ref, at_period_end), cancel)
+
+    def resume(self, subscription_ref: str, *, idempotency_key: str) -> ProviderSubscription:
+        def resume() -> ProviderSubscription:
+            sub = self._live(subscription_ref)
+            sub.cancel_at_period_end = False
+            self._announce("subscription.updated", sub)
+            return sub.view()
+
+        return self._once(idempotency_key, ("resume", subscription_ref), resume)
+
+    def portal_url(self, customer_ref: str, *, return_url: str, idempotency_key: str) -> str:
+        def portal() -> str:
+            self._customer(customer_ref)
+            return f"https://fake-provider.invalid/portal/{self._new_id('bps')}"
+
+        return self._once(idempotency_key, ("portal", customer_ref, return_url), portal)
+
+    def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
+        with self._lock:
+            self._catch_up()
+            return self._sub(subscription_ref).view()
+
+    def parse_webhook(
+        self, payload: bytes, headers: Mapping[str, str]
+    ) -> Sequence[ProviderEvent]:
+        self._verify(payload, headers)
+        try:
+            body = json.loads(payload)
+            obj = body["data"]["object"]
+            event = ProviderEvent(
+                id=str(body["id"]),
+                type=_EVENT_TYPES.get(str(body["type"]), ProviderEventType.OTHER),
+                subscription_ref=obj.get("subscription"),
+                workspace_id=obj.get("workspace_id"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise WebhookVerificationError(f"the webhook body is malformed: {e}") from e
+        return (event,)
+
+    # ------------------------------------------------------------ test helpers
+
+    def complete_checkout(self, checkout_id: str) -> str:
+        """Pay a checkout as its user would; returns the new subscription's reference."""
+        with self._lock:
+            self._catch_up()
+            checkout = self._checkouts.get(checkout_id)
+            if checkout is None:
+                raise NotFound(f"no checkout {checkout_id!r}")
+            if checkout.subscription_ref is not None:
+                return checkout.subscription_ref
+            req = checkout.request
+            ref = self._new_id("sub")
+            self._charge(ref, req.unit_amount * req.seats, "checkout")
+            sub = _Subscription(
+                ref=ref,
+                customer_ref=req.customer_ref,
+                workspace_id=req.workspace_id,
+                plan=req.plan,
+                interval=req.interval,
+                seats=req.seats,
+                unit_amount=req.unit_amount,
+                anchor=self._clock.now(),
+            )
+            self._subscriptions[ref] = sub
+            checkout.completed, checkout.subscription_ref = True, ref
+            self._announce("checkout.completed", sub, checkout=checkout.id)
+            self._announce("subscription.created", sub)
+            self._announce("invoice.paid", sub)
+            return ref
+
+    def fail_next_payment(self, count: int = 1) -> None:
+        """Make the next ``count`` charges fail (a declined card)."""
+        with self._lock:
+            self._failures += count
+
+    def settle(self, subscription_ref: str) -> None:
+        """Pay an overdue renewal: the subscription is active again."""
+        with self._lock:
+            sub = self._sub(subscription_ref)
+            if sub.status is not ProviderStatus.PAST_DUE:
+                raise ProviderError(f"subscription {subscription_ref!r} is not past due")
+            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement")
+            sub.status = ProviderStatus.ACTIVE
+            self._announce("invoice.paid", sub)
+            self._announce("subscription.updated", sub)
+
+    def deliver(self, handler: WebhookHandler) -> int:
+        """Hand every queued webhook to ``handler``, oldest first; returns how many.
+
+        Each is signed when it is handed over, as a provider signs each delivery
+        attempt. A webhook whose handler raises stays queued (providers retry),
+        and the error propagates.
+        """
+        delivered = 0
+        while True:
+            with self._lock:
+                self._catch_up()
+                if not self._webhooks:
+                    return delivered
+                payload = self._webhooks[0]
+            handler(payload, self.sign(payload))
+            with self._lock:
+                self._webhooks.remove(payload)
+            delivered += 1
+
+    def take_webhooks(self) -> list[tuple[bytes, dict[str, str]]]:
+        """Remove and return the queued webhooks, for a test to deliver as it likes."""
+        with self._lock:
+            self._catch_up()
+            taken, self._webhooks = self._webhooks, []
+            return [(payload, self.sign(payload)) for payload in taken]
+
+    def sign(self, payload: bytes, *, at: datetime | None = None) -> dict[str, str]:
+        """Headers that authenticate ``payload`` as if this provider sent it."""
+        timestamp = int((at or self._clock.now()).timestamp())
+        digest = hmac.new(self._secret, b"%d." % timestamp + payload, hashlib.sha256)
+        return {SIGNATURE_HEADER: f"t={timestamp},v1={digest.hexdigest()}"}
+
+    def subscription(self, subscription_ref: str) -> ProviderSubscription:
+        """The provider's view without catching up with the clock (for assertions)."""
+        with self._lock:
+            return self._sub(subscription_ref).view()
+
+    # ------------------------------------------------------------ internals
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}"
+
+    def _once(self, key: str, params: object, action: Callable[[], _T]) -> _T:
+        """Run ``action`` once per idempotency key; a replay returns the first result.
+
+        A failed payment is not remembered, so the same change can be retried
+        once the card is fixed.
+        """
+        if not key or len(key) > 255:
+            raise ProviderError("an idempotency key of 1 to 255 characters is required")
+        fingerprint = repr(params)
+        with self._lock:
+            self._catch_up()
+            if key in self._idempotency:
+                seen, result = self._idempotency[key]
+                if seen != fingerprint:
+                    raise ProviderError(
+                        f"idempotency key {key!r} was used with other parameters"
+                    )
+                return result  # type: ignore[return-value]
+            value = action()
+            self._idempotency[key] = (fingerprint, value)
+            return value
+
+    def _customer(self, ref: str) -> str:
+        if ref not in self._customers:
+            raise NotFound(f"no customer {ref!r}")
+        return self._customers[ref]
+
+    def _sub(self, ref: str) -> _Subscription:
+        try:
+            return self._subscriptions[ref]
+        except KeyError:
+            raise NotFound(f"no subscription {ref!r}") from None
+
+    def _live(self, ref: str) -> _Subscription:
+        sub = self._sub(ref)
+        if sub.status is ProviderStatus.CANCELED:
+            raise ProviderError(f"subscription {ref!r} is canceled")
+        return sub
+
+    def _due_now(self, sub: _Subscription, request: QuoteRequest) -> Money:
+        """Prorated difference for the rest of the period, never negative.
+
+        A change of interval starts a new period now: the full new price less
+        the unused part of the old one.
+        """
+        new_total = request.unit_amount * request.seats
+        old_total = sub.unit_amount * sub.seats
+        remaining, whole = elapsed_fraction(sub.period_start, sub.period_end, self._clock.now())
+        if request.interval is not sub.interval:
+            due = new_total - old_total.prorate(remaining, whole)
+        else:
+            due = (new_total - old_total).prorate(remaining, whole)
+        return due if due.amount > 0 else Money.zero(due.currency)
+
+    def _charge(self, ref: str, amount: Money, reason: str) -> None:
+        if self._failures:
+            self._failures -= 1
+            self.invoices.append(FakeInvoice(ref, amount, False, reason, self._clock.now()))
+            raise PaymentFailed(f"the card was declined ({amount} for {reason})")
+        self.invoices.append(FakeInvoice(ref, amount, True, reason, self._clock.now()))
+
+    def _catch_up(self) -> None:
+        """Renew every subscription whose period ended by now, as a provider would."""
+        now = self._clock.now()
+        for sub in self._subscriptions.values():
+            while sub.status is ProviderStatus.ACTIVE and sub.period_end <= now:
+                if sub.cancel_at_period_end:
+                    sub.status = ProviderStatus.CANCELED
+                    self._announce("subscription.deleted", sub)
+                    break
+                if sub.pending_seats is not None:
+                    sub.seats, sub.pending_seats = sub.pending_seats, None
+                sub.period_index += 1
+                try:
+                    self._charge(sub.ref, sub.unit_amount * sub.seats, "renewal")
+                except PaymentFailed:
+                    sub.status = ProviderStatus.PAST_DUE
+                    self._announce("invoice.payment_failed", sub)
+                else:
+                    self._announce("invoice.paid", sub)
+                self._announce("subscription.updated", sub)
+
+    def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
+        obj: dict[str, Any] = {"subscription": sub.ref, "workspace_id": sub.workspace_id, **extra}
+        body = {
+            "id": self._new_id("evt"),
+            "type": kind,
+            "created": int(self._clock.now().timestamp()),
+            "data": {"object": obj},
+        }
+        self._webhooks.append(json.dumps(body, sort_keys=True).encode())
+
+    def _verify(self, payload: bytes, headers: Mapping[str, str]) -> None:
+        header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
+        if header is None:
+            raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
+        try:
+            parts = dict(item.split("=", 1) for item in header.split(","))
+            timestamp = int(parts["t"])
+            signature = parts["v1"]
+        except (ValueError, KeyError) as e:
+            raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is malformed") from e
+        expected = hmac.new(self._secret, b"%d." % timestamp + payload, hashlib.sha256)
+        if not hmac.compare_digest(expected.hexdigest(), signature):
+            raise WebhookVerificationError("the webhook signature does not match its body")
+        age = abs(self._clock.now().timestamp() - timestamp)
+        if age > self._tolerance.total_seconds():
+            raise WebhookVerificationError(
+                f"the webhook timestamp is {int(age)} s away from now "
+                f"(tolerance {int(self._tolerance.total_seconds())} s)"
+            )

@@ -1,0 +1,1 @@
+"""Store adapters: ``memory`` (in-process, for tests and demos); SQL comes as an extra."""

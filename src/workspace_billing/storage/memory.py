@@ -1,0 +1,170 @@
+"""An in-memory ``Store``: a real implementation, not a mock.
+
+It enforces what the SQL store enforces (unique workspace ids, one trial per
+owner, unique webhook event ids, version checks on save) and serializes
+writers, so a host's test that passes on it holds on SQL too. Transactions are
+all-or-nothing: writes are staged and merged on commit, dropped on error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import attrs
+
+from ..errors import Conflict
+from ..events import Event
+from ..ports import StoreSnapshot
+from ..workspace import Member, Workspace
+
+__all__ = ["InMemoryStore"]
+
+_DELETED = None
+
+
+@attrs.define
+class _State:
+    workspaces: dict[str, Workspace] = attrs.Factory(dict)
+    members: dict[str, dict[str, Member]] = attrs.Factory(dict)
+    trials: dict[str, str] = attrs.Factory(dict)
+    webhook_event_ids: set[str] = attrs.Factory(set)
+    events: list[Event] = attrs.Factory(list)
+
+
+class InMemoryStore:
+    """Everything in dicts, one lock: writers are serialized like ``BEGIN IMMEDIATE``."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[_MemoryUnitOfWork]:
+        if self._owner == threading.get_ident():
+            raise RuntimeError("InMemoryStore transactions do not nest")
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                uow = _MemoryUnitOfWork(self._state)
+                yield uow
+                uow.commit()
+            finally:
+                self._owner = None
+
+    def snapshot(self) -> StoreSnapshot:
+        with self.unit_of_work():
+            state = self._state
+            return StoreSnapshot(
+                workspaces=tuple(state.workspaces[k] for k in sorted(state.workspaces)),
+                members=tuple(
+                    state.members[ws][user]
+                    for ws in sorted(state.members)
+                    for user in sorted(state.members[ws])
+                ),
+                events=tuple(state.events),
+                trials=tuple(sorted(state.trials.items())),
+                webhook_event_ids=tuple(sorted(state.webhook_event_ids)),
+            )
+
+    def __repr__(self) -> str:
+        return f"InMemoryStore(workspaces={len(self._state.workspaces)})"
+
+
+class _MemoryUnitOfWork:
+    def __init__(self, state: _State) -> None:
+        self._base = state
+        self._workspaces: dict[str, Workspace] = {}
+        self._members: dict[tuple[str, str], Member | None] = {}
+        self._trials: dict[str, str] = {}
+        self._webhooks: set[str] = set()
+        self._events: list[Event] = []
+
+    def commit(self) -> None:
+        base = self._base
+        base.workspaces.update(self._workspaces)
+        for (ws, user), member in self._members.items():
+            bucket = base.members.setdefault(ws, {})
+            if member is _DELETED:
+                bucket.pop(user, None)
+            else:
+                bucket[user] = member
+        base.trials.update(self._trials)
+        base.webhook_event_ids |= self._webhooks
+        base.events.extend(self._events)
+
+    def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:
+        staged = self._workspaces.get(workspace_id)
+        return staged if staged is not None else self._base.workspaces.get(workspace_id)
+
+    def find_workspace_id(self, *, subscription_ref: str) -> str | None:
+        for ws in (*self._workspaces.values(), *self._base.workspaces.values()):
+            if ws.subscription.subscription_ref == subscription_ref:
+                return ws.id
+        return None
+
+    def add_workspace(self, workspace: Workspace) -> None:
+        if self.get_workspace(workspace.id) is not None:
+            raise Conflict(f"workspace {workspace.id!r} already exists")
+        self._workspaces[workspace.id] = workspace
+
+    def save_workspace(self, workspace: Workspace) -> Workspace:
+        stored = self.get_workspace(workspace.id)
+        if stored is None:
+            raise Conflict(f"workspace {workspace.id!r} does not exist")
+        if stored.version != workspace.version:
+            raise Conflict(
+                f"workspace {workspace.id!r} changed since it was read "
+                f"(version {stored.version}, not {workspace.version})"
+            )
+        saved = attrs.evolve(workspace, version=workspace.version + 1)
+        self._workspaces[workspace.id] = saved
+        return saved
+
+    def members(self, workspace_id: str) -> list[Member]:
+        merged = dict(self._base.members.get(workspace_id, {}))
+        for (ws, user), member in self._members.items():
+            if ws != workspace_id:
+                continue
+            if member is _DELETED:
+                merged.pop(user, None)
+            else:
+                merged[user] = member
+        return sorted(merged.values(), key=lambda m: (m.added_at, m.seq, m.user))
+
+    def save_member(self, member: Member) -> None:
+        self._members[(member.workspace_id, member.user)] = member
+
+    def delete_member(self, workspace_id: str, user: str) -> None:
+        self._members[(workspace_id, user)] = _DELETED
+
+    def claim_trial(self, owner: str, workspace_id: str) -> bool:
+        if owner in self._trials or owner in self._base.trials:
+            return False
+        self._trials[owner] = workspace_id
+        return True
+
+    def claim_webhook_event(self, event_id: str) -> bool:
+        if event_id in self._webhooks or event_id in self._base.webhook_event_ids:
+            return False
+        self._webhooks.add(event_id)
+        return True
+
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        start = len(self._base.events) + len(self._events)
+        recorded = [attrs.evolve(e, cursor=start + i + 1) for i, e in enumerate(events)]
+        self._events.extend(recorded)
+        return recorded
+
+    def events_after(self, cursor: int, limit: int) -> list[Event]:
+        every = self._base.events + self._events
+        return every[max(cursor, 0) : max(cursor, 0) + limit]
+
+    def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
+        every = {**self._base.workspaces, **self._workspaces}
+        due = [ws for ws in every.values() if ws.due_at is not None and ws.due_at <= now]
+        due.sort(key=lambda ws: (ws.due_at, ws.id))
+        return [ws.id for ws in due[:limit]]
