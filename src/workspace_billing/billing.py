@@ -118,9 +118,7 @@ class Billing:
             ws = Workspace(id=ws_id, name=name, owner=owner, created_at=now, subscription=sub)
             ws = attrs.evolve(ws, member_seq=1, due_at=sub.next_boundary(self.catalog))
             uow.add_workspace(ws)
-            uow.save_member(
-                Member(ws_id, owner, Role.OWNER, MemberStatus.ACTIVE, now, now, seq=1)
-            )
+            uow.save_member(Member(ws_id, owner, Role.OWNER, MemberStatus.ACTIVE, now, now, seq=1))
             created = Event(
                 type=EventType.WORKSPACE_CREATED,
                 workspace_id=ws_id,
@@ -364,7 +362,11 @@ class Billing:
                         at=self._clock.now(),
                         actor=actor,
                         before=summary(ws.subscription),
-                        data={"plan": wanted.code, "message": message, "seats_used": _used(members)},
+                        data={
+                            "plan": wanted.code,
+                            "message": message,
+                            "seats_used": _used(members),
+                        },
                     )
                 ]
             )
@@ -447,7 +449,9 @@ class Billing:
             _require_seat(ws, members)
             seq = ws.member_seq + 1
             member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
-            event = _member_event(EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role})
+            event = _member_event(
+                EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role}
+            )
             return Change(attrs.evolve(ws, member_seq=seq), (member,), (event,))
 
         return self._change_member(workspace_id, add, user)
@@ -489,9 +493,7 @@ class Billing:
 
         return self._change_member(workspace_id, reactivate, user)
 
-    def change_role(
-        self, workspace_id: str, *, actor: str, user: str, role: Role | str
-    ) -> Member:
+    def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
         role = _role(role)
         now = self._clock.now()
@@ -530,7 +532,9 @@ class Billing:
         failed: list[tuple[str, str]] = []
         while True:
             with self._store.unit_of_work() as uow:
-                due = [i for i in uow.due_workspace_ids(now, batch_size + len(seen)) if i not in seen]
+                due = [
+                    i for i in uow.due_workspace_ids(now, batch_size + len(seen)) if i not in seen
+                ]
             if not due:
                 break
             for ws_id in due:
@@ -587,7 +591,9 @@ class Billing:
 
     # -------------------------------------------------------------- internals
 
-    def _read(self, workspace_id: str, *, with_members: bool = True) -> tuple[Workspace, list[Member]]:
+    def _read(
+        self, workspace_id: str, *, with_members: bool = True
+    ) -> tuple[Workspace, list[Member]]:
         with self._store.unit_of_work() as uow:
             ws = _get(uow, workspace_id)
             return ws, (uow.members(ws.id) if with_members else [])
@@ -611,7 +617,9 @@ class Billing:
             return member
 
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
-        ws = attrs.evolve(change.workspace, due_at=change.workspace.subscription.next_boundary(self.catalog))
+        ws = attrs.evolve(
+            change.workspace, due_at=change.workspace.subscription.next_boundary(self.catalog)
+        )
         saved = uow.save_workspace(ws) if ws != stored else stored
         for member in change.members:
             uow.save_member(member)
@@ -626,7 +634,8 @@ class Billing:
     ) -> SubscriptionOverview:
         now = self._clock.now()
         return self._change(
-            workspace_id, lambda ws, members: apply_view(ws, members, view, now, self.catalog, actor)
+            workspace_id,
+            lambda ws, members: apply_view(ws, members, view, now, self.catalog, actor),
         )
 
     def _settle_boundary(self, workspace_id: str, now: datetime) -> Change | None:
@@ -640,14 +649,18 @@ class Billing:
                 self._provider.cancel(
                     view.ref, at_period_end=False, idempotency_key=_key(ws, "cancel-unpaid")
                 )
-                return self._boundary_tx(workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog))
+                return self._boundary_tx(
+                    workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog)
+                )
             change = self._boundary_tx(
                 workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
             )
             if change is None or not change.events:
                 return None
             return change
-        return self._boundary_tx(workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog))
+        return self._boundary_tx(
+            workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog)
+        )
 
     def _boundary_tx(
         self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change | None]
@@ -686,7 +699,9 @@ class Billing:
         assert customer is not None
         return customer
 
-    def _set_cancellation(self, workspace_id: str, actor: str, *, cancel: bool) -> SubscriptionOverview:
+    def _set_cancellation(
+        self, workspace_id: str, actor: str, *, cancel: bool
+    ) -> SubscriptionOverview:
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
         sub = ws.subscription
@@ -733,10 +748,7 @@ class Billing:
             )
         if not target.per_seat:
             raise InvalidRequest(f"plan {target.code!r} is not a paid plan")
-        if interval is None:
-            period = sub.interval or Interval.MONTH
-        else:
-            period = Interval.parse(interval)
+        period = sub.interval or Interval.MONTH if interval is None else Interval.parse(interval)
         target.price(period)
         count = seats if seats is not None else sub.seats
         return target, period, count

@@ -110,9 +110,7 @@ class Plan:
         try:
             return self.prices[interval]
         except KeyError:
-            raise InvalidRequest(
-                f"plan {self.code!r} has no {interval.value}ly price"
-            ) from None
+            raise InvalidRequest(f"plan {self.code!r} has no {interval.value}ly price") from None
 
 
 @attrs.frozen
@@ -157,6 +155,14 @@ class FeatureMatrix:
     rows: tuple[tuple[FeatureValue, ...], ...]
 
 
+def _feature_tuple(values: Iterable[Feature]) -> tuple[Feature, ...]:
+    return tuple(values)
+
+
+def _plan_tuple(values: Iterable[Plan]) -> tuple[Plan, ...]:
+    return tuple(values)
+
+
 def _default_features() -> tuple[Feature, ...]:
     return (
         Feature("projects", "Projects", FeatureKind.LIMIT),
@@ -177,8 +183,8 @@ class Catalog:
     with ``fallback_expires`` it is shown as ``expired`` and grants no feature.
     """
 
-    features: tuple[Feature, ...] = attrs.field(converter=tuple)
-    plans: tuple[Plan, ...] = attrs.field(converter=tuple)
+    features: tuple[Feature, ...] = attrs.field(converter=_feature_tuple)
+    plans: tuple[Plan, ...] = attrs.field(converter=_plan_tuple)
     fallback: str
     trial: TrialTerms = TrialTerms()
     fallback_expires: bool = False
@@ -256,9 +262,7 @@ class Catalog:
             return Entitlements(plan=plan_code, flags=frozenset(), limits={})
         values = self.plan(plan_code).features
         flags = frozenset(k for k, v in values.items() if v is True)
-        limits = {
-            f.id: values.get(f.id, 0) for f in self.features if f.kind is FeatureKind.LIMIT
-        }
+        limits = {f.id: values.get(f.id, 0) for f in self.features if f.kind is FeatureKind.LIMIT}
         return Entitlements(plan=plan_code, flags=flags, limits=limits)
 
     def compare(self, *codes: str) -> FeatureMatrix:
@@ -336,4 +340,3 @@ def _unique(what: str, values: Iterable[str]) -> set[str]:
             raise CatalogError(f"duplicate {what} {value!r}")
         seen.add(value)
     return seen
-

@@ -48,9 +48,7 @@ def apply_view(
     if adopting and sub.status.is_paid:
         return unchanged  # a negotiated plan is in force; an operator settles the rest
 
-    renewal = (
-        not adopting and sub.period_start is not None and view.period_start > sub.period_start
-    )
+    renewal = not adopting and sub.period_start is not None and view.period_start > sub.period_start
     seats, pending = _seats(sub, view, fresh=adopting or renewal)
     status = (
         SubscriptionStatus.PAST_DUE
@@ -68,7 +66,9 @@ def apply_view(
         period_start=view.period_start,
         period_end=view.period_end,
         cancel_at_period_end=view.cancel_at_period_end,
-        past_due_since=(sub.past_due_since or now) if status is SubscriptionStatus.PAST_DUE else None,
+        past_due_since=(sub.past_due_since or now)
+        if status is SubscriptionStatus.PAST_DUE
+        else None,
         unit_amount=view.unit_amount,
         customer_ref=view.customer_ref,
         subscription_ref=view.ref,

@@ -49,9 +49,7 @@ class Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
-            raise InvalidRequest(
-                f"cannot combine {self.currency} and {other.currency} amounts"
-            )
+            raise InvalidRequest(f"cannot combine {self.currency} and {other.currency} amounts")
         return other
 
     def __add__(self, other: Money) -> Money:

@@ -281,11 +281,7 @@ class PaymentProvider(Protocol):
         """The provider's current view (the truth that webhooks only announce)."""
         ...
 
-    def parse_webhook(
-        self, payload: bytes, headers: Mapping[str, str]
-    ) -> Sequence[ProviderEvent]:
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         """Verify a webhook (signature, timestamp tolerance) and turn it into neutral
         events; ``WebhookVerificationError`` when it is not authentic."""
         ...
-
-

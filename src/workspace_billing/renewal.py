@@ -166,7 +166,9 @@ def local_boundary(
 
 def _renew_sales_managed(workspace: Workspace, members: Sequence[Member], now: datetime) -> Change:
     sub = workspace.subscription
-    assert sub.period_start is not None and sub.period_end is not None and sub.interval
+    assert sub.period_start is not None
+    assert sub.period_end is not None
+    assert sub.interval
     count = 1
     while add_interval(sub.period_start, sub.interval, count) <= now:
         count += 1
@@ -194,7 +196,9 @@ def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) ->
     )
 
 
-def _r11(ws: Workspace, members: Sequence[Member], seats: int, now: datetime, reason: str) -> Change:
+def _r11(
+    ws: Workspace, members: Sequence[Member], seats: int, now: datetime, reason: str
+) -> Change:
     changed, events = deactivate_excess(ws, members, seats, now, reason)
     return Change(ws, changed, events)
 

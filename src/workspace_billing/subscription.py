@@ -106,7 +106,9 @@ class Subscription:
         assert plan.member_cap is not None  # checked by the catalog
         return cls(
             plan=plan.code,
-            status=SubscriptionStatus.EXPIRED if catalog.fallback_expires else SubscriptionStatus.FREE,
+            status=SubscriptionStatus.EXPIRED
+            if catalog.fallback_expires
+            else SubscriptionStatus.FREE,
             seats=plan.member_cap,
             customer_ref=customer_ref,
         )

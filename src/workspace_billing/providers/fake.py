@@ -264,9 +264,7 @@ class FakePaymentProvider:
             self._catch_up()
             return self._sub(subscription_ref).view()
 
-    def parse_webhook(
-        self, payload: bytes, headers: Mapping[str, str]
-    ) -> Sequence[ProviderEvent]:
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         self._verify(payload, headers)
         try:
             body = json.loads(payload)
@@ -384,9 +382,7 @@ class FakePaymentProvider:
             if key in self._idempotency:
                 seen, result = self._idempotency[key]
                 if seen != fingerprint:
-                    raise ProviderError(
-                        f"idempotency key {key!r} was used with other parameters"
-                    )
+                    raise ProviderError(f"idempotency key {key!r} was used with other parameters")
                 return result  # type: ignore[return-value]
             value = action()
             self._idempotency[key] = (fingerprint, value)
@@ -463,7 +459,9 @@ class FakePaymentProvider:
         self._webhooks.append(json.dumps(body, sort_keys=True).encode())
 
     def _verify(self, payload: bytes, headers: Mapping[str, str]) -> None:
-        header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
+        header = next(
+            (v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None
+        )
         if header is None:
             raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
         try:

@@ -1,0 +1,5 @@
+"""``python -m workspace_billing demo``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,395 @@
+"""Contract suites that every ``Store`` and ``PaymentProvider`` adapter must pass.
+
+Subclass one with a single fixture and pytest runs the whole suite against
+your adapter::
+
+    from workspace_billing.testing.contracts import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture(name="store")
+        def store_fixture(self):
+            return MyStore(...)            # an empty store
+
+    class TestMyProvider(PaymentProviderContract):
+        @pytest.fixture(name="harness")
+        def harness_fixture(self):
+            return ProviderHarness(provider=..., clock=..., complete_checkout=..., ...)
+
+The library runs these same classes against its own adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from ..catalog import Interval
+from ..errors import Conflict, PaymentFailed, ProviderError, WebhookVerificationError
+from ..events import Event, EventType
+from ..money import Money
+from ..ports import (
+    CheckoutRequest,
+    Clock,
+    PaymentProvider,
+    ProviderEventType,
+    ProviderStatus,
+    QuoteRequest,
+    Store,
+)
+from ..subscription import Subscription, SubscriptionStatus
+from ..workspace import Member, MemberStatus, Role, Workspace
+
+__all__ = ["PaymentProviderContract", "ProviderHarness", "StoreContract"]
+
+_T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _workspace(ws_id: str = "ws_1", *, due_at: datetime | None = None) -> Workspace:
+    sub = Subscription(plan="free", status=SubscriptionStatus.FREE, seats=2)
+    return Workspace(
+        id=ws_id, name="Acme", owner="alice", created_at=_T0, subscription=sub, due_at=due_at
+    )
+
+
+def _member(user: str, seq: int, ws_id: str = "ws_1") -> Member:
+    at = _T0 + timedelta(minutes=seq)
+    return Member(ws_id, user, Role.MEMBER, MemberStatus.ACTIVE, at, at, seq)
+
+
+def _event(ws_id: str = "ws_1", n: int = 0) -> Event:
+    return Event(
+        type=EventType.MEMBER_ADDED,
+        workspace_id=ws_id,
+        at=_T0,
+        actor="alice",
+        subject=f"user{n}",
+        before={},
+        after={"role": "member"},
+        data={"n": n},
+    )
+
+
+class _Boom(Exception):
+    pass
+
+
+class StoreContract:
+    """What every ``Store`` guarantees. Provide a fixture named ``store`` (empty)."""
+
+    def test_a_workspace_reads_back_as_written(self, store: Store) -> None:
+        ws = _workspace()
+        with store.unit_of_work() as uow:
+            uow.add_workspace(ws)
+        with store.unit_of_work() as uow:
+            assert uow.get_workspace("ws_1") == ws
+            assert uow.get_workspace("nope") is None
+
+    def test_a_workspace_id_is_unique(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+        with pytest.raises(Conflict), store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+
+    def test_a_save_bumps_the_version_and_refuses_a_stale_one(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+        with store.unit_of_work() as uow:
+            ws = uow.get_workspace("ws_1", for_update=True)
+            assert ws is not None
+            saved = uow.save_workspace(attrs.evolve(ws, name="Acme 2"))
+        assert saved.version == 1
+        with pytest.raises(Conflict), store.unit_of_work() as uow:
+            uow.save_workspace(attrs.evolve(ws, name="stale"))
+        with store.unit_of_work() as uow:
+            assert uow.get_workspace("ws_1") == saved
+
+    def test_an_error_rolls_back_every_write_of_the_transaction(self, store: Store) -> None:
+        """Rule R16/R17: no change and no event survive a failed transaction."""
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+        before = store.snapshot()
+        with pytest.raises(_Boom), store.unit_of_work() as uow:
+            ws = uow.get_workspace("ws_1", for_update=True)
+            assert ws is not None
+            uow.save_workspace(attrs.evolve(ws, name="changed"))
+            uow.save_member(_member("bob", 2))
+            uow.add_workspace(_workspace("ws_2"))
+            uow.claim_trial("alice", "ws_1")
+            uow.claim_webhook_event("evt_1")
+            uow.append_events([_event()])
+            raise _Boom
+        assert store.snapshot() == before
+
+    def test_members_are_upserted_deleted_and_listed_in_order_added(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+            for seq, user in enumerate(["carol", "bob", "dan"], start=2):
+                uow.save_member(_member(user, seq))
+        with store.unit_of_work() as uow:
+            bob = next(m for m in uow.members("ws_1") if m.user == "bob")
+            uow.save_member(attrs.evolve(bob, status=MemberStatus.DEACTIVATED, deactivated_at=_T0))
+            uow.delete_member("ws_1", "dan")
+        with store.unit_of_work() as uow:
+            members = uow.members("ws_1")
+            assert [m.user for m in members] == ["carol", "bob"]
+            assert members[1].status is MemberStatus.DEACTIVATED
+            assert uow.members("other") == []
+
+    def test_an_owner_claims_one_trial_only(self, store: Store) -> None:
+        """Rule R2: the trial history is unique per owner."""
+        with store.unit_of_work() as uow:
+            assert uow.claim_trial("alice", "ws_1") is True
+            assert uow.claim_trial("alice", "ws_2") is False
+        with store.unit_of_work() as uow:
+            assert uow.claim_trial("alice", "ws_3") is False
+            assert uow.claim_trial("bob", "ws_3") is True
+
+    def test_a_webhook_event_id_is_claimed_once(self, store: Store) -> None:
+        """Rule R14: a duplicate delivery is a no-op."""
+        with store.unit_of_work() as uow:
+            assert uow.claim_webhook_event("evt_1") is True
+            assert uow.claim_webhook_event("evt_1") is False
+        with store.unit_of_work() as uow:
+            assert uow.claim_webhook_event("evt_1") is False
+
+    def test_events_get_increasing_cursors_and_page_after_one(self, store: Store) -> None:
+        """Rule R16: the outbox is read oldest first from a cursor."""
+        with store.unit_of_work() as uow:
+            first = uow.append_events([_event(n=0), _event(n=1)])
+        with store.unit_of_work() as uow:
+            second = uow.append_events([_event(n=2)])
+        cursors = [e.cursor for e in first + second]
+        assert cursors == sorted(cursors)
+        assert len(set(cursors)) == 3
+        with store.unit_of_work() as uow:
+            assert uow.events_after(0, 10) == [_event(n=0), _event(n=1), _event(n=2)]
+            assert uow.events_after(first[0].cursor, 1) == [_event(n=1)]
+            assert uow.events_after(second[0].cursor, 10) == []
+
+    def test_due_workspaces_are_listed_soonest_first(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace("ws_late", due_at=_T0 + timedelta(days=2)))
+            uow.add_workspace(_workspace("ws_soon", due_at=_T0 + timedelta(days=1)))
+            uow.add_workspace(_workspace("ws_future", due_at=_T0 + timedelta(days=30)))
+            uow.add_workspace(_workspace("ws_never"))
+        with store.unit_of_work() as uow:
+            now = _T0 + timedelta(days=3)
+            assert uow.due_workspace_ids(now, 10) == ["ws_soon", "ws_late"]
+            assert uow.due_workspace_ids(now, 1) == ["ws_soon"]
+
+    def test_a_workspace_is_found_by_its_provider_subscription(self, store: Store) -> None:
+        ws = _workspace()
+        ws = attrs.evolve(ws, subscription=attrs.evolve(ws.subscription, subscription_ref="sub_9"))
+        with store.unit_of_work() as uow:
+            uow.add_workspace(ws)
+        with store.unit_of_work() as uow:
+            assert uow.find_workspace_id(subscription_ref="sub_9") == "ws_1"
+            assert uow.find_workspace_id(subscription_ref="sub_0") is None
+
+    def test_loading_for_update_serializes_writers(self, store: Store) -> None:
+        """Rule R8's atomic seat check rests on this: no lost update under contention."""
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace())
+        errors: list[BaseException] = []
+
+        def bump() -> None:
+            try:
+                with store.unit_of_work() as uow:
+                    ws = uow.get_workspace("ws_1", for_update=True)
+                    assert ws is not None
+                    uow.save_workspace(attrs.evolve(ws, member_seq=ws.member_seq + 1))
+            except BaseException as e:  # noqa: BLE001 - collected and re-raised below
+                errors.append(e)
+
+        threads = [threading.Thread(target=bump) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with store.unit_of_work() as uow:
+            ws = uow.get_workspace("ws_1")
+            assert ws is not None
+            assert (ws.member_seq, ws.version) == (12, 12)
+
+
+@attrs.frozen
+class ProviderHarness:
+    """A provider under test and the levers a test needs that the port does not offer.
+
+    ``complete_checkout`` pays a checkout as its user would and returns the
+    subscription's reference; ``advance`` moves the provider's time forward;
+    ``take_webhooks`` returns the signed webhooks sent since the last call.
+    ``gaps`` names contract tests the provider's test double cannot serve,
+    with the reason, so they are skipped with that reason.
+    """
+
+    provider: PaymentProvider
+    clock: Clock
+    complete_checkout: Callable[[str], str]
+    advance: Callable[[timedelta], None]
+    fail_next_payment: Callable[[], None]
+    take_webhooks: Callable[[], list[tuple[bytes, Mapping[str, str]]]]
+    unit_amount: Money = Money(1200, "EUR")
+    plan: str = "business"
+    gaps: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class PaymentProviderContract:
+    """What every ``PaymentProvider`` guarantees. Provide a fixture named ``harness``."""
+
+    @pytest.fixture(autouse=True)
+    def _skip_gaps(self, request: pytest.FixtureRequest, harness: ProviderHarness) -> None:
+        reason = harness.gaps.get(request.node.originalname)
+        if reason:
+            pytest.skip(reason)
+
+    def _customer(self, h: ProviderHarness, ws: str = "ws_1") -> str:
+        return h.provider.create_customer(
+            workspace_id=ws, name="Acme", owner="alice", idempotency_key=f"test:{ws}:customer"
+        )
+
+    def _subscribe(self, h: ProviderHarness, seats: int = 3) -> str:
+        request = CheckoutRequest(
+            workspace_id="ws_1",
+            customer_ref=self._customer(h),
+            plan=h.plan,
+            interval=Interval.MONTH,
+            seats=seats,
+            unit_amount=h.unit_amount,
+            success_url="https://host.example/ok",
+            cancel_url="https://host.example/cancel",
+        )
+        checkout = h.provider.create_checkout(request, idempotency_key="test:ws_1:checkout")
+        return h.complete_checkout(checkout.id)
+
+    def test_a_customer_write_is_idempotent(self, harness: ProviderHarness) -> None:
+        assert self._customer(harness) == self._customer(harness)
+
+    def test_a_key_reused_with_other_parameters_is_refused(self, harness: ProviderHarness) -> None:
+        self._customer(harness)
+        with pytest.raises(ProviderError):
+            harness.provider.create_customer(
+                workspace_id="ws_2", name="Other", owner="bob", idempotency_key="test:ws_1:customer"
+            )
+
+    def test_a_completed_checkout_is_an_active_subscription(self, harness: ProviderHarness) -> None:
+        """Rule R6: the plan exists at the provider once payment is confirmed."""
+        ref = self._subscribe(harness, seats=3)
+        view = harness.provider.fetch_subscription(ref)
+        assert view.status is ProviderStatus.ACTIVE
+        assert (view.plan, view.interval, view.seats) == (harness.plan, Interval.MONTH, 3)
+        assert view.workspace_id == "ws_1"
+        assert view.period_start <= harness.clock.now() < view.period_end
+        assert view.pending_seats is None
+
+    def test_an_increase_is_granted_at_once(self, harness: ProviderHarness) -> None:
+        """Rule R9: an increase takes effect when paid."""
+        ref = self._subscribe(harness)
+        view = harness.provider.increase_seats(ref, 5, idempotency_key="test:inc:5")
+        assert view.seats == 5
+        assert harness.provider.fetch_subscription(ref).seats == 5
+
+    def test_an_unpaid_increase_changes_nothing(self, harness: ProviderHarness) -> None:
+        """Rule R9: seats are granted only when the payment is confirmed."""
+        ref = self._subscribe(harness)
+        harness.fail_next_payment()
+        with pytest.raises(PaymentFailed):
+            harness.provider.increase_seats(ref, 5, idempotency_key="test:inc:fail")
+        assert harness.provider.fetch_subscription(ref).seats == 3
+
+    def test_a_decrease_waits_for_the_renewal(self, harness: ProviderHarness) -> None:
+        """Rule R9: a decrease never applies mid-period."""
+        ref = self._subscribe(harness, seats=4)
+        view = harness.provider.schedule_seat_decrease(ref, 2, idempotency_key="test:dec:2")
+        assert (view.seats, view.pending_seats) == (4, 2)
+        harness.advance(view.period_end - harness.clock.now() + timedelta(hours=1))
+        renewed = harness.provider.fetch_subscription(ref)
+        assert (renewed.seats, renewed.pending_seats) == (2, None)
+        assert renewed.period_start >= view.period_end
+
+    def test_asking_for_the_seats_in_force_withdraws_a_decrease(
+        self, harness: ProviderHarness
+    ) -> None:
+        ref = self._subscribe(harness, seats=4)
+        harness.provider.schedule_seat_decrease(ref, 2, idempotency_key="test:dec:2")
+        view = harness.provider.schedule_seat_decrease(ref, 4, idempotency_key="test:dec:4")
+        assert (view.seats, view.pending_seats) == (4, None)
+
+    def test_cancel_at_period_end_then_resume(self, harness: ProviderHarness) -> None:
+        """Rule R13."""
+        ref = self._subscribe(harness)
+        assert harness.provider.cancel(
+            ref, at_period_end=True, idempotency_key="test:cancel"
+        ).cancel_at_period_end
+        assert not harness.provider.resume(ref, idempotency_key="test:resume").cancel_at_period_end
+
+    def test_a_cancellation_ends_the_subscription_at_period_end(
+        self, harness: ProviderHarness
+    ) -> None:
+        """Rule R13."""
+        ref = self._subscribe(harness)
+        view = harness.provider.cancel(ref, at_period_end=True, idempotency_key="test:cancel")
+        harness.advance(view.period_end - harness.clock.now() + timedelta(hours=1))
+        assert harness.provider.fetch_subscription(ref).status is ProviderStatus.CANCELED
+
+    def test_a_failed_renewal_is_past_due(self, harness: ProviderHarness) -> None:
+        """Rule R12."""
+        ref = self._subscribe(harness)
+        view = harness.provider.fetch_subscription(ref)
+        harness.fail_next_payment()
+        harness.advance(view.period_end - harness.clock.now() + timedelta(hours=1))
+        assert harness.provider.fetch_subscription(ref).status is ProviderStatus.PAST_DUE
+
+    def test_a_quote_prices_without_changing(self, harness: ProviderHarness) -> None:
+        """Rule R18: new subscriptions pay the full period; increases are prorated."""
+        unit = harness.unit_amount
+        fresh = harness.provider.quote(QuoteRequest(harness.plan, Interval.MONTH, 3, unit))
+        assert fresh.due_now == unit * 3
+        assert fresh.recurring == unit * 3
+        ref = self._subscribe(harness)
+        harness.advance(timedelta(days=10))
+        quote = harness.provider.quote(QuoteRequest(harness.plan, Interval.MONTH, 5, unit, ref))
+        assert Money.zero(unit.currency) < quote.due_now < unit * 2
+        assert quote.recurring == unit * 5
+        assert harness.provider.fetch_subscription(ref).seats == 3
+
+    def test_webhooks_parse_into_verified_events(self, harness: ProviderHarness) -> None:
+        """Rule R14: each webhook names its event and subscription."""
+        ref = self._subscribe(harness)
+        webhooks = harness.take_webhooks()
+        assert webhooks
+        events = [e for p, h in webhooks for e in harness.provider.parse_webhook(p, h)]
+        assert len({e.id for e in events}) == len(events)
+        assert any(
+            e.subscription_ref == ref and e.type is not ProviderEventType.OTHER for e in events
+        )
+
+    def test_an_altered_webhook_is_refused(self, harness: ProviderHarness) -> None:
+        """Rule R14/R17: one changed byte fails the signature."""
+        self._subscribe(harness)
+        payload, headers = harness.take_webhooks()[0]
+        altered = payload[:-1] + bytes([payload[-1] ^ 1])
+        with pytest.raises(WebhookVerificationError):
+            harness.provider.parse_webhook(altered, headers)
+        with pytest.raises(WebhookVerificationError):
+            harness.provider.parse_webhook(payload, {})
+
+    def test_a_stale_webhook_is_refused(self, harness: ProviderHarness) -> None:
+        """Rule R14: a replayed webhook outside the timestamp tolerance is refused."""
+        self._subscribe(harness)
+        payload, headers = harness.take_webhooks()[0]
+        harness.advance(timedelta(hours=1))
+        with pytest.raises(WebhookVerificationError):
+            harness.provider.parse_webhook(payload, headers)
+
+    def test_the_portal_is_a_url(self, harness: ProviderHarness) -> None:
+        url = harness.provider.portal_url(
+            self._customer(harness), return_url="https://host.example/billing",
+            idempotency_key="test:portal",
+        )  # fmt: skip
+        assert url.startswith("https://")
