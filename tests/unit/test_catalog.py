@@ -22,7 +22,9 @@ def _catalog(**changes: object) -> Catalog:
         "features": (Feature("sso", "SSO"), Feature("projects", "Projects", FeatureKind.LIMIT)),
         "plans": (
             Plan("free", "Free", {"projects": 1}, per_seat=False, member_cap=2),
-            Plan("pro", "Pro", {"sso": True, "projects": None}, {Interval.MONTH: Money(900, "EUR")}),
+            Plan(
+                "pro", "Pro", {"sso": True, "projects": None}, {Interval.MONTH: Money(900, "EUR")}
+            ),
         ),
         "fallback": "free",
         "trial": TrialTerms(plan="pro", days=7, member_cap=3),
@@ -96,7 +98,11 @@ class TestCatalogValidation:
             ),
             ({"features": (Feature("sso", "SSO"),) * 2}, "duplicate feature id 'sso'"),
             (
-                {"plans": (Plan("free", "Free", {"teleport": True}, per_seat=False, member_cap=2),)},
+                {
+                    "plans": (
+                        Plan("free", "Free", {"teleport": True}, per_seat=False, member_cap=2),
+                    )
+                },
                 "unknown feature 'teleport'",
             ),
             (
@@ -137,7 +143,9 @@ class TestCatalogValidation:
             ({"plans": (Plan("free", "Free", per_seat=False),)}, "member cap"),
         ],
     )
-    def test_an_inconsistent_catalog_is_refused(self, changes: dict[str, object], message: str) -> None:
+    def test_an_inconsistent_catalog_is_refused(
+        self, changes: dict[str, object], message: str
+    ) -> None:
         with pytest.raises(CatalogError, match=message) as info:
             _catalog(**changes)
         assert info.value.code == "invalid_catalog"

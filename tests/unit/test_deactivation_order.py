@@ -12,7 +12,9 @@ from workspace_billing import Member, MemberStatus, Role, select_deactivations
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def member(user: str, *, minute: int, seq: int, role: Role = Role.MEMBER, active: bool = True) -> Member:
+def member(
+    user: str, *, minute: int, seq: int, role: Role = Role.MEMBER, active: bool = True
+) -> Member:
     at = T0 + timedelta(minutes=minute)
     status = MemberStatus.ACTIVE if active else MemberStatus.DEACTIVATED
     return Member("ws", user, role, status, T0, at, seq)
@@ -22,7 +24,10 @@ class TestSelectDeactivations:
     """Rule R11: the most recently added active members go first, never the owner."""
 
     def test_nobody_goes_when_seats_cover_the_active_members(self) -> None:
-        members = [member("owner", minute=0, seq=1, role=Role.OWNER), member("bob", minute=1, seq=2)]
+        members = [
+            member("owner", minute=0, seq=1, role=Role.OWNER),
+            member("bob", minute=1, seq=2),
+        ]
         assert select_deactivations(members, 2) == ()
         assert select_deactivations(members, 5) == ()
 
@@ -89,10 +94,14 @@ class TestSelectDeactivations:
     ) -> None:
         """Rule R11 for any members: active after = min(seats, active) and the owner stays."""
         members = [member(f"u{i}", minute=t, seq=i + 2) for i, t in enumerate(times)]
-        members.insert(min(owner_at, len(members)), member("owner", minute=0, seq=1, role=Role.OWNER))
+        members.insert(
+            min(owner_at, len(members)), member("owner", minute=0, seq=1, role=Role.OWNER)
+        )
         gone = select_deactivations(members, seats)
         assert len(gone) == max(len(members) - seats, 0)
         assert all(not m.is_owner for m in gone)
         kept = [m for m in members if m not in gone and not m.is_owner]
         if gone and kept:
-            assert min((m.active_since, m.seq) for m in gone) > max((m.active_since, m.seq) for m in kept)
+            assert min((m.active_since, m.seq) for m in gone) > max(
+                (m.active_since, m.seq) for m in kept
+            )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from tests.conftest import PaidWorkspace
+
 from workspace_billing import (
     Billing,
     BoundaryKind,
@@ -123,11 +123,16 @@ class TestOverviewAndFeatures:
         ws = paid_workspace(seats=4, members=("bob",))
         billing.change_seats(ws.id, actor="alice", seats=3)
         o = billing.subscription(ws.id, actor="alice")
-        assert (o.plan, o.status, o.interval) == ("business", SubscriptionStatus.ACTIVE, Interval.MONTH)
+        assert (o.plan, o.status, o.interval) == (
+            "business",
+            SubscriptionStatus.ACTIVE,
+            Interval.MONTH,
+        )
         assert (o.seats, o.seats_used, o.seats_available) == (4, 2, 2)
         assert o.pending_seats == 3
         assert o.pending_seats_at == o.renews_at
-        assert o.renews_at is not None and o.renews_at > clock.now()
+        assert o.renews_at is not None
+        assert o.renews_at > clock.now()
         assert o.price_per_seat == Money(1200, "EUR")
         assert o.total == Money(4800, "EUR")
         assert o.next_total == Money(3600, "EUR")
@@ -177,18 +182,26 @@ class TestUpgrade:
     def test_r6_from_the_free_plan(self, billing: Billing, provider: FakePaymentProvider) -> None:
         billing.create_workspace(owner="alice", name="Acme")
         free = billing.create_workspace(owner="alice", name="Side")
-        checkout = billing.upgrade(free.id, actor="alice", plan="business", seats=2, interval="year", **URLS)
+        checkout = billing.upgrade(
+            free.id, actor="alice", plan="business", seats=2, interval="year", **URLS
+        )
         provider.complete_checkout(checkout.id)
         provider.deliver(billing.handle_webhook)
         sub = billing.workspace(free.id).subscription
-        assert (sub.plan, sub.interval, sub.status) == ("business", Interval.YEAR, SubscriptionStatus.ACTIVE)
+        assert (sub.plan, sub.interval, sub.status) == (
+            "business",
+            Interval.YEAR,
+            SubscriptionStatus.ACTIVE,
+        )
         assert provider.invoices[-1].amount == Money(24000, "EUR")
 
     def test_r6_from_a_paid_plan_the_change_is_made_at_once(
         self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider
     ) -> None:
         ws = paid_workspace(seats=2)
-        checkout = billing.upgrade(ws.id, actor="alice", plan="business", seats=2, interval="year", **URLS)
+        checkout = billing.upgrade(
+            ws.id, actor="alice", plan="business", seats=2, interval="year", **URLS
+        )
         assert checkout.url is None
         assert billing.workspace(ws.id).subscription.interval is Interval.YEAR
         assert provider.invoices[-1].reason == "plan_change"
@@ -230,9 +243,18 @@ class TestSales:
         ref = billing.workspace(ws.id).subscription.subscription_ref
         assert ref is not None
         o = billing.apply_custom_terms(
-            ws.id, operator="sales@vendor", seats=200, unit_amount=Money(900, "EUR"), interval="year"
+            ws.id,
+            operator="sales@vendor",
+            seats=200,
+            unit_amount=Money(900, "EUR"),
+            interval="year",
         )
-        assert (o.plan, o.status, o.seats, o.interval) == ("enterprise", SubscriptionStatus.ACTIVE, 200, Interval.YEAR)
+        assert (o.plan, o.status, o.seats, o.interval) == (
+            "enterprise",
+            SubscriptionStatus.ACTIVE,
+            200,
+            Interval.YEAR,
+        )
         assert o.total == Money(180000, "EUR")
         assert billing.has_feature(ws.id, "custom_contract")
         assert provider.subscription(ref).status.value == "canceled"
@@ -242,7 +264,9 @@ class TestSales:
         self, billing: Billing, clock: FakeClock
     ) -> None:
         ws = billing.create_workspace(owner="alice", name="Acme")
-        billing.apply_custom_terms(ws.id, operator="ops", seats=10, unit_amount=Money(900, "EUR"), interval="month")
+        billing.apply_custom_terms(
+            ws.id, operator="ops", seats=10, unit_amount=Money(900, "EUR"), interval="month"
+        )
         first_end = billing.workspace(ws.id).subscription.period_end
         assert first_end is not None
         clock.set(first_end + timedelta(hours=1))
@@ -265,7 +289,11 @@ class TestSeats:
         assert "2 seats" in refused.value.message
 
     def test_r9_an_increase_is_charged_prorated_and_usable_at_once(
-        self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider, clock: FakeClock
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
     ) -> None:
         ws = paid_workspace(seats=2, members=("bob",))
         clock.advance(days=15)
@@ -280,7 +308,11 @@ class TestSeats:
         billing.add_member(ws.id, actor="alice", user="dan")
 
     def test_r9_a_decrease_waits_for_the_renewal(
-        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock, provider: FakePaymentProvider
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        clock: FakeClock,
+        provider: FakePaymentProvider,
     ) -> None:
         ws = paid_workspace(seats=4, members=("bob",))
         o = billing.change_seats(ws.id, actor="alice", seats=2)
@@ -318,7 +350,9 @@ class TestSeats:
         billing.change_seats(ws.id, actor="alice", seats=4)
         assert billing.events() == before
 
-    def test_r10_adding_a_member_is_one_operation(self, billing: Billing, paid_workspace: PaidWorkspace) -> None:
+    def test_r10_adding_a_member_is_one_operation(
+        self, billing: Billing, paid_workspace: PaidWorkspace
+    ) -> None:
         ws = paid_workspace(seats=3)
         member = billing.add_member(ws.id, actor="alice", user="bob", role="admin")
         assert (member.user, member.role, member.status) == ("bob", Role.ADMIN, MemberStatus.ACTIVE)
@@ -366,7 +400,11 @@ class TestRenewal:
         assert billing.preview_renewal(ws.id).deactivate == ()
 
     def test_r11_running_renewals_again_changes_nothing(
-        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock, store: InMemoryStore
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        clock: FakeClock,
+        store: InMemoryStore,
     ) -> None:
         ws = paid_workspace(seats=3, members=("bob", "carol"))
         billing.change_seats(ws.id, actor="alice", seats=1)
@@ -381,7 +419,9 @@ class TestRenewal:
 class TestPaymentFailure:
     """Rule R12: past due, a grace period, then the fallback."""
 
-    def _fail_renewal(self, billing: Billing, provider: FakePaymentProvider, clock: FakeClock, ws_id: str) -> None:
+    def _fail_renewal(
+        self, billing: Billing, provider: FakePaymentProvider, clock: FakeClock, ws_id: str
+    ) -> None:
         renews_at = billing.subscription(ws_id, actor="alice").renews_at
         assert renews_at is not None
         provider.fail_next_payment()
@@ -389,7 +429,11 @@ class TestPaymentFailure:
         provider.deliver(billing.handle_webhook)
 
     def test_r12_a_failed_renewal_is_past_due_and_keeps_the_features(
-        self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider, clock: FakeClock
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
     ) -> None:
         ws = paid_workspace(seats=3)
         self._fail_renewal(billing, provider, clock, ws.id)
@@ -400,7 +444,11 @@ class TestPaymentFailure:
         assert EventType.PAYMENT_FAILED in event_types(billing)
 
     def test_r12_after_the_grace_period_the_workspace_falls_back(
-        self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider, clock: FakeClock
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
     ) -> None:
         ws = paid_workspace(seats=4, members=("bob", "carol", "dan"))
         ref = billing.workspace(ws.id).subscription.subscription_ref
@@ -417,7 +465,11 @@ class TestPaymentFailure:
         assert billing.subscription(ws.id, actor="alice").status is SubscriptionStatus.FREE
 
     def test_r12_paying_during_the_grace_period_restores_the_subscription(
-        self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider, clock: FakeClock
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
     ) -> None:
         ws = paid_workspace(seats=3)
         self._fail_renewal(billing, provider, clock, ws.id)
@@ -443,7 +495,11 @@ class TestCancellation:
         assert o.renews_at is not None
 
     def test_r13_a_cancellation_ends_at_the_period_end(
-        self, billing: Billing, paid_workspace: PaidWorkspace, provider: FakePaymentProvider, clock: FakeClock
+        self,
+        billing: Billing,
+        paid_workspace: PaidWorkspace,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
     ) -> None:
         ws = paid_workspace(seats=3, members=("bob", "carol"))
         o = billing.cancel(ws.id, actor="alice")
@@ -465,7 +521,12 @@ class TestEvents:
         event = billing.change_role(ws.id, actor="alice", user="bob", role=Role.ADMIN)
         assert event.role is Role.ADMIN
         last = billing.events()[-1]
-        assert (last.type, last.actor, last.subject, last.at) == (EventType.ROLE_CHANGED, "alice", "bob", clock.now())
+        assert (last.type, last.actor, last.subject, last.at) == (
+            EventType.ROLE_CHANGED,
+            "alice",
+            "bob",
+            clock.now(),
+        )
         assert (dict(last.before), dict(last.after)) == ({"role": "member"}, {"role": "admin"})
 
     def test_r16_events_are_read_after_a_cursor(self, billing: Billing) -> None:
@@ -490,10 +551,14 @@ class TestEvents:
 class TestPricePreview:
     """Rule R18: the price is shown before it is paid, and previewing changes nothing."""
 
-    def test_r18_an_upgrade_preview_is_the_full_period(self, billing: Billing, store: InMemoryStore) -> None:
+    def test_r18_an_upgrade_preview_is_the_full_period(
+        self, billing: Billing, store: InMemoryStore
+    ) -> None:
         ws = billing.create_workspace(owner="alice", name="Acme")
         before = store.snapshot()
-        preview = billing.preview_change(ws.id, actor="alice", plan="business", seats=3, interval="year")
+        preview = billing.preview_change(
+            ws.id, actor="alice", plan="business", seats=3, interval="year"
+        )
         assert (preview.due_now, preview.recurring) == (Money(36000, "EUR"), Money(36000, "EUR"))
         assert store.snapshot() == before
 
