@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .demo import run_demo
 
 __all__ = ["main"]
 
@@ -20,8 +21,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("demo", help="walk through the product story on the embedded default")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
-
         return run_demo(sys.stdout)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse refuses first
     return 2  # pragma: no cover

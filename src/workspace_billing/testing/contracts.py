@@ -112,16 +112,21 @@ class StoreContract:
         with store.unit_of_work() as uow:
             uow.add_workspace(_workspace())
         before = store.snapshot()
-        with pytest.raises(_Boom), store.unit_of_work() as uow:
-            ws = uow.get_workspace("ws_1", for_update=True)
-            assert ws is not None
-            uow.save_workspace(attrs.evolve(ws, name="changed"))
-            uow.save_member(_member("bob", 2))
-            uow.add_workspace(_workspace("ws_2"))
-            uow.claim_trial("alice", "ws_1")
-            uow.claim_webhook_event("evt_1")
-            uow.append_events([_event()])
-            raise _Boom
+
+        def write_everything_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                ws = uow.get_workspace("ws_1", for_update=True)
+                assert ws is not None
+                uow.save_workspace(attrs.evolve(ws, name="changed"))
+                uow.save_member(_member("bob", 2))
+                uow.add_workspace(_workspace("ws_2"))
+                uow.claim_trial("alice", "ws_1")
+                uow.claim_webhook_event("evt_1")
+                uow.append_events([_event()])
+                raise _Boom
+
+        with pytest.raises(_Boom):
+            write_everything_then_fail()
         assert store.snapshot() == before
 
     def test_members_are_upserted_deleted_and_listed_in_order_added(self, store: Store) -> None:
@@ -234,7 +239,7 @@ class ProviderHarness:
     advance: Callable[[timedelta], None]
     fail_next_payment: Callable[[], None]
     take_webhooks: Callable[[], list[tuple[bytes, Mapping[str, str]]]]
-    unit_amount: Money = Money(1200, "EUR")
+    unit_amount: Money = attrs.field(factory=lambda: Money(1200, "EUR"))
     plan: str = "business"
     gaps: Mapping[str, str] = attrs.field(factory=dict)
 
