@@ -236,8 +236,8 @@ class Billing:
         """
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
-        target, period, count = self._target(ws.subscription, plan, interval, seats)
-        self._check_seats(target, count, members)
+        target, period, _ = self._target(ws.subscription, plan, interval, seats)
+        count = self._check_seats(target, seats, members)  # required here, no default
         success_url = _text("success_url", success_url, 2000)
         cancel_url = _text("cancel_url", cancel_url, 2000)
         sub = ws.subscription
