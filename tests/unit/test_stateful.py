@@ -1,0 +1,268 @@
+"""Rules R8, R9 and R11 under random sequences of member, seat, clock and renewal steps.
+
+A hypothesis state machine drives one paid Business workspace through the
+public API and keeps a model of its own (who is active, in what order they
+became active, the seats in force and the decrease waiting for the renewal).
+After every step the library must agree with the model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from workspace_billing import Billing, Catalog, PaymentFailed, SeatLimitReached
+from workspace_billing.testing import FakeClock, FakePaymentProvider, InMemoryStore
+
+OWNER = "alice"
+WORKSPACE = "ws_acme"
+MAX_SEATS = 15
+
+CLOCK_STEPS = st.one_of(
+    st.integers(1, 72).map(lambda hours: timedelta(hours=hours)),
+    st.integers(1, 35).map(lambda days: timedelta(days=days)),
+)
+
+
+class SeatsAndRenewals(RuleBasedStateMachine):
+    """Rules R8, R9, R11: seats bound active members, and renewals deactivate the newest.
+
+    R8: adding or reactivating a member needs a free seat, else ``SeatLimitReached``.
+    R9: an increase is charged and applies at once (a declined card changes
+    nothing); a decrease waits for the renewal, so seats in force never drop
+    mid-period. R11: at the renewal the members who most recently became
+    active (ties by sequence; a reactivation counts as an addition) are
+    deactivated until active = seats; the owner never is.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.provider = FakePaymentProvider(clock=self.clock)
+        self.store = InMemoryStore()
+        self.billing = Billing(
+            catalog=Catalog.default(), store=self.store, provider=self.provider, clock=self.clock
+        )
+        self.names = itertools.count(1)
+        self.activations = itertools.count(1)
+        self.active: dict[str, tuple[datetime, int]] = {}
+        self.deactivated: set[str] = set()
+        self.seats = 0
+        self.pending: int | None = None
+        self.renews_at = self.clock.now()
+        self.subscription_ref = ""
+
+    # ----------------------------------------------------------------- set-up
+
+    @initialize(
+        seats=st.integers(1, 5), members=st.integers(0, 4), decrease=st.none() | st.integers(1, 4)
+    )
+    def paid_business_workspace(self, seats: int, members: int, decrease: int | None) -> None:
+        """A paid Business workspace, some seats taken, maybe a decrease scheduled."""
+        ws = self.billing.create_workspace(owner=OWNER, name="Acme", workspace_id=WORKSPACE)
+        checkout = self.billing.upgrade(
+            ws.id, actor=OWNER, plan="business", seats=seats, interval="month",
+            success_url="https://app.example/ok", cancel_url="https://app.example/cancel",
+        )  # fmt: skip
+        self.subscription_ref = self.provider.complete_checkout(checkout.id)
+        self.provider.deliver(self.billing.handle_webhook)
+        self.active[OWNER] = (self.clock.now(), 0)
+        self.seats = seats
+        self.renews_at = self.provider.subscription(self.subscription_ref).period_end
+        overview = self.billing.subscription(WORKSPACE, actor=OWNER)
+        assert overview.plan == "business"
+        assert overview.seats == seats
+        for _ in range(min(members, seats - 1)):
+            self.add_member()
+        if decrease is not None and decrease < seats:
+            overview = self.billing.change_seats(WORKSPACE, actor=OWNER, seats=decrease)
+            assert overview.pending_seats == decrease
+            self.pending = decrease
+
+    # ---------------------------------------------------------------- helpers
+
+    def _has_free_seat(self) -> bool:
+        return len(self.active) < self.seats
+
+    def _activate(self, user: str) -> None:
+        self.deactivated.discard(user)
+        self.active[user] = (self.clock.now(), next(self.activations))
+
+    def _renewal_due(self) -> bool:
+        return self.clock.now() >= self.renews_at
+
+    def _others(self) -> list[str]:
+        return sorted((set(self.active) | self.deactivated) - {OWNER})
+
+    def _newest_first(self) -> list[str]:
+        """Active members other than the owner, the most recently activated first."""
+        others = [user for user in self.active if user != OWNER]
+        return sorted(others, key=lambda user: self.active[user], reverse=True)
+
+    def _expected_deactivations(self, seats: int) -> set[str]:
+        excess = max(len(self.active) - seats, 0)
+        return set(self._newest_first()[:excess])
+
+    def _statuses(self) -> dict[str, bool]:
+        return {m.user: m.is_active for m in self.billing.members(WORKSPACE)}
+
+    def _refused_seat(self, action: Callable[[], object], what: str) -> None:
+        """R8: without a free seat the action is refused with the seat counts, changing nothing."""
+        before = self.store.snapshot()
+        with pytest.raises(SeatLimitReached) as refused:
+            action()
+        event(f"{what}: seat limit reached")
+        assert refused.value.seats == self.seats
+        assert refused.value.seats_used == len(self.active)
+        assert self.store.snapshot() == before
+
+    # ------------------------------------------------------------------ rules
+
+    @rule()
+    def add_member(self) -> None:
+        """R8: a new member joins iff a seat is free."""
+        user = f"user{next(self.names)}"
+        if not self._has_free_seat():
+            self._refused_seat(
+                lambda: self.billing.add_member(WORKSPACE, actor=OWNER, user=user), "add"
+            )
+            return
+        member = self.billing.add_member(WORKSPACE, actor=OWNER, user=user)
+        assert member.is_active
+        self._activate(user)
+
+    @precondition(lambda self: bool(self._others()))
+    @rule(data=st.data())
+    def remove_member(self, data: st.DataObject) -> None:
+        """Removing a member for good frees their seat if they held one."""
+        user = data.draw(st.sampled_from(self._others()), label="removed")
+        self.billing.remove_member(WORKSPACE, actor=OWNER, user=user)
+        self.active.pop(user, None)
+        self.deactivated.discard(user)
+
+    @precondition(lambda self: bool(self.deactivated))
+    @rule(data=st.data())
+    def reactivate_member(self, data: st.DataObject) -> None:
+        """R8, R11: a deactivated member comes back iff a seat is free, as if just added."""
+        user = data.draw(st.sampled_from(sorted(self.deactivated)), label="reactivated")
+        if not self._has_free_seat():
+            self._refused_seat(
+                lambda: self.billing.reactivate_member(WORKSPACE, actor=OWNER, user=user),
+                "reactivate",
+            )
+            return
+        member = self.billing.reactivate_member(WORKSPACE, actor=OWNER, user=user)
+        assert member.is_active
+        self._activate(user)
+
+    @precondition(lambda self: not self._renewal_due())
+    @rule(up=st.booleans(), declined=st.booleans(), data=st.data())
+    def change_seats(self, up: bool, declined: bool, data: st.DataObject) -> None:
+        """R9: an increase is paid and applies at once, a decrease waits for the renewal."""
+        if up and self.seats < MAX_SEATS:
+            wanted = st.integers(self.seats + 1, MAX_SEATS)
+        else:
+            wanted = st.integers(1, self.seats)
+        seats = data.draw(wanted, label="seats")
+        invoices = len(self.provider.invoices)
+        if seats > self.seats and declined:
+            event("increase: card declined")
+            before = self.store.snapshot()
+            self.provider.fail_next_payment()
+            with pytest.raises(PaymentFailed):
+                self.billing.change_seats(WORKSPACE, actor=OWNER, seats=seats)
+            assert self.store.snapshot() == before
+            assert self.provider.subscription(self.subscription_ref).seats == self.seats
+            return
+        overview = self.billing.change_seats(WORKSPACE, actor=OWNER, seats=seats)
+        if seats > self.seats:
+            self.seats, self.pending = seats, None
+            charged = self.provider.invoices[invoices:]
+            assert [(i.reason, i.paid) for i in charged] == [("seat_increase", True)]
+        elif seats < self.seats:
+            self.pending = seats
+            assert len(self.provider.invoices) == invoices
+        else:
+            self.pending = None
+        assert overview.seats == self.seats
+        assert overview.pending_seats == self.pending
+
+    @rule(step=CLOCK_STEPS, past_renewal=st.booleans())
+    def advance_clock(self, step: timedelta, past_renewal: bool) -> None:
+        """Time passes: some hours or days, or that much past the renewal date."""
+        start = max(self.clock.now(), self.renews_at) if past_renewal else self.clock.now()
+        self.clock.set(start + step)
+
+    @rule(webhooks_first=st.booleans())
+    def observe_renewal(self, webhooks_first: bool) -> None:
+        """R9, R11: the renewal applies the scheduled decrease and deactivates the newest."""
+        due = self._renewal_due()
+        seats = (self.pending if self.pending is not None else self.seats) if due else self.seats
+        expected = self._expected_deactivations(seats) if due else set()
+        if due:
+            named = self.billing.preview_renewal(WORKSPACE).deactivate
+            assert {m.user for m in named} == expected
+        before = self._statuses()
+        if webhooks_first:
+            self.provider.deliver(self.billing.handle_webhook)
+            report = self.billing.run_renewals()
+        else:
+            report = self.billing.run_renewals()
+            self.provider.deliver(self.billing.handle_webhook)
+        after = self._statuses()
+        assert set(after) == set(before)
+        went = {user for user, active in before.items() if active and not after[user]}
+        came_back = {user for user, active in after.items() if active and not before[user]}
+        assert went == expected
+        assert not came_back
+        swept = due and not webhooks_first
+        assert report.changed == (1 if swept else 0)
+        assert report.deactivated == (len(expected) if swept else 0)
+        if due:
+            event(f"renewal: {'some' if expected else 'no'} members deactivated")
+            for user in expected:
+                del self.active[user]
+            self.deactivated |= expected
+            self.seats, self.pending = seats, None
+            self.renews_at = self.provider.subscription(self.subscription_ref).period_end
+            assert self.renews_at > self.clock.now()
+            assert sum(after.values()) <= seats
+        unchanged = self.store.snapshot()
+        again = self.billing.run_renewals()
+        assert (again.changed, again.deactivated) == (0, 0)
+        assert self.store.snapshot() == unchanged
+
+    # ------------------------------------------------------------- invariants
+
+    @invariant()
+    def library_agrees_with_model(self) -> None:
+        """R8, R9: active members never exceed the seats in force; the owner stays active."""
+        overview = self.billing.subscription(WORKSPACE, actor=OWNER)
+        members = self.billing.members(WORKSPACE)
+        active = [m for m in members if m.is_active]
+        assert overview.seats_used == len(active) <= overview.seats
+        assert overview.seats == self.seats
+        assert overview.pending_seats == self.pending
+        assert overview.renews_at == self.renews_at
+        assert OWNER in {m.user for m in active}
+        assert {m.user for m in active} == set(self.active)
+        assert {m.user for m in members if not m.is_active} == self.deactivated
+
+    @invariant()
+    def activation_order_is_kept(self) -> None:
+        """R11: the library orders active members by when they last became active."""
+        active = [m for m in self.billing.members(WORKSPACE) if m.is_active and not m.is_owner]
+        newest_first = sorted(active, key=lambda m: (m.active_since, m.seq), reverse=True)
+        assert [m.user for m in newest_first] == self._newest_first()
+
+
+SeatsAndRenewals.TestCase.settings = settings(
+    max_examples=250, stateful_step_count=50, deadline=None, database=None
+)
+TestSeatsAndRenewals = SeatsAndRenewals.TestCase
