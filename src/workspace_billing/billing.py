@@ -234,8 +234,7 @@ class Billing:
         the user to ``Checkout.url``). From another paid plan the change is made
         at once with the payment method on file and ``Checkout.url`` is None.
         """
-        ws, members = self._read(workspace_id)
-        require_manager(ws.id, members, actor)
+        ws, members = self._read_for(workspace_id, actor)
         target, period, _ = self._target(ws.subscription, plan, interval, seats)
         count = self._check_seats(target, seats, members)  # required here, no default
         success_url = _text("success_url", success_url, 2000)
@@ -302,8 +301,7 @@ class Billing:
         for the next renewal, where R11 applies. Asking for the seats in force
         withdraws a scheduled decrease.
         """
-        ws, members = self._read(workspace_id)
-        require_manager(ws.id, members, actor)
+        ws, members = self._read_for(workspace_id, actor)
         sub = ws.subscription
         plan = self.catalog.plan(sub.plan)
         if sub.is_sales_managed:
@@ -440,6 +438,8 @@ class Billing:
         role = _role(role)
         now = self._clock.now()
 
+        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
+
         def add(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
             existing = _find(members, user)
@@ -460,6 +460,8 @@ class Billing:
         """Remove a member for good, freeing their seat; the owner cannot be removed."""
         now = self._clock.now()
 
+        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
+
         def remove(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
             member = _member(ws, members, user)
@@ -474,6 +476,8 @@ class Billing:
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
         """Bring back a deactivated member into a free seat; they count as just added (R11)."""
         now = self._clock.now()
+
+        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
 
         def reactivate(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
@@ -497,6 +501,8 @@ class Billing:
         """Make a member an admin or a plain member; the owner's role never changes."""
         role = _role(role)
         now = self._clock.now()
+
+        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
 
         def change(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
@@ -597,6 +603,22 @@ class Billing:
         with self._store.unit_of_work() as uow:
             ws = _get(uow, workspace_id)
             return ws, (uow.members(ws.id) if with_members else [])
+
+    def _read_for(self, workspace_id: str, actor: str) -> tuple[Workspace, list[Member]]:
+        """Read for an owner's or admin's change, after applying a boundary already due.
+
+        A change made after a period ended but before the renewal was applied
+        would otherwise be decided on last period's seats (and skip R11).
+        """
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        now = self._clock.now()
+        if ws.due_at is None or ws.due_at > now:
+            return ws, members
+        self._settle_boundary(ws.id, now)
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        return ws, members
 
     def _change(
         self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
@@ -702,8 +724,7 @@ class Billing:
     def _set_cancellation(
         self, workspace_id: str, actor: str, *, cancel: bool
     ) -> SubscriptionOverview:
-        ws, members = self._read(workspace_id)
-        require_manager(ws.id, members, actor)
+        ws, members = self._read_for(workspace_id, actor)
         sub = ws.subscription
         if not sub.status.is_paid:
             raise InvalidRequest("there is no paid subscription to cancel or resume")

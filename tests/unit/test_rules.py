@@ -572,3 +572,45 @@ class TestPricePreview:
         assert preview.recurring == Money(2400, "EUR")
         assert preview.applies_at == billing.workspace(ws.id).subscription.period_end
         assert store.snapshot() == before
+
+
+class TestChangesAtADueBoundary:
+    """Rules R9 and R11: a change made after the period ended, before the renewal was
+    applied, first applies that renewal, so it is decided on this period's seats."""
+
+    def _past_renewal(self, billing: Billing, clock: FakeClock, ws_id: str) -> None:
+        renews_at = billing.subscription(ws_id, actor="alice").renews_at
+        assert renews_at is not None
+        clock.set(renews_at + timedelta(hours=1))
+
+    def test_r9_a_seat_change_after_the_period_end_is_made_on_the_new_period(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        ws = paid_workspace(seats=5, members=("bob", "carol", "dan"))
+        billing.change_seats(ws.id, actor="alice", seats=2)
+        self._past_renewal(billing, clock, ws.id)
+        o = billing.change_seats(ws.id, actor="alice", seats=4)
+        assert (o.seats, o.pending_seats) == (4, None)
+        assert statuses(billing, ws.id)["dan"] is MemberStatus.DEACTIVATED
+
+    def test_r11_buying_seats_after_the_period_end_does_not_skip_its_deactivations(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        ws = paid_workspace(seats=5, members=("bob", "carol", "dan"))
+        billing.change_seats(ws.id, actor="alice", seats=2)
+        self._past_renewal(billing, clock, ws.id)
+        billing.change_seats(ws.id, actor="alice", seats=6)
+        deactivated = [
+            e.subject for e in billing.events() if e.type is EventType.MEMBER_DEACTIVATED
+        ]
+        assert deactivated == ["dan", "carol"]
+
+    def test_r1_a_member_added_after_the_trial_end_counts_against_the_fallback(
+        self, billing: Billing, clock: FakeClock
+    ) -> None:
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        billing.add_member(ws.id, actor="alice", user="bob")
+        clock.advance(days=15)
+        with pytest.raises(SeatLimitReached):
+            billing.add_member(ws.id, actor="alice", user="carol")
+        assert billing.workspace(ws.id).subscription.status is SubscriptionStatus.FREE

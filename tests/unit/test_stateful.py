@@ -112,15 +112,38 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def _statuses(self) -> dict[str, bool]:
         return {m.user: m.is_active for m in self.billing.members(WORKSPACE)}
 
-    def _refused_seat(self, action: Callable[[], object], what: str) -> None:
-        """R8: without a free seat the action is refused with the seat counts, changing nothing."""
+    def _settle_due_renewal(self) -> bool:
+        """R9, R11: an owner's change first applies a renewal already due.
+
+        Updates the model as the renewal will; the caller reads the new renewal
+        date from the provider once the library has made the call.
+        """
+        if not self._renewal_due():
+            return False
+        seats = self.pending if self.pending is not None else self.seats
+        expected = self._expected_deactivations(seats)
+        for user in expected:
+            del self.active[user]
+        self.deactivated |= expected
+        self.seats, self.pending = seats, None
+        event("a change applied the renewal that was due")
+        return True
+
+    def _after_settling(self, settled: bool) -> None:
+        if settled:
+            self.renews_at = self.provider.subscription(self.subscription_ref).period_end
+
+    def _refused_seat(self, action: Callable[[], object], what: str, *, settled: bool) -> None:
+        """R8: without a free seat the action is refused with the seat counts, changing nothing
+        (beyond the renewal that was due, which it applied first)."""
         before = self.store.snapshot()
         with pytest.raises(SeatLimitReached) as refused:
             action()
         event(f"{what}: seat limit reached")
         assert refused.value.seats == self.seats
         assert refused.value.seats_used == len(self.active)
-        assert self.store.snapshot() == before
+        if not settled:
+            assert self.store.snapshot() == before
 
     # ------------------------------------------------------------------ rules
 
@@ -128,12 +151,17 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def add_member(self) -> None:
         """R8: a new member joins iff a seat is free."""
         user = f"user{next(self.names)}"
+        settled = self._settle_due_renewal()
         if not self._has_free_seat():
             self._refused_seat(
-                lambda: self.billing.add_member(WORKSPACE, actor=OWNER, user=user), "add"
+                lambda: self.billing.add_member(WORKSPACE, actor=OWNER, user=user),
+                "add",
+                settled=settled,
             )
+            self._after_settling(settled)
             return
         member = self.billing.add_member(WORKSPACE, actor=OWNER, user=user)
+        self._after_settling(settled)
         assert member.is_active
         self._activate(user)
 
@@ -142,7 +170,9 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def remove_member(self, data: st.DataObject) -> None:
         """Removing a member for good frees their seat if they held one."""
         user = data.draw(st.sampled_from(self._others()), label="removed")
+        settled = self._settle_due_renewal()
         self.billing.remove_member(WORKSPACE, actor=OWNER, user=user)
+        self._after_settling(settled)
         self.active.pop(user, None)
         self.deactivated.discard(user)
 
@@ -151,20 +181,30 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def reactivate_member(self, data: st.DataObject) -> None:
         """R8, R11: a deactivated member comes back iff a seat is free, as if just added."""
         user = data.draw(st.sampled_from(sorted(self.deactivated)), label="reactivated")
+        settled = self._settle_due_renewal()
         if not self._has_free_seat():
             self._refused_seat(
                 lambda: self.billing.reactivate_member(WORKSPACE, actor=OWNER, user=user),
                 "reactivate",
+                settled=settled,
             )
+            self._after_settling(settled)
             return
         member = self.billing.reactivate_member(WORKSPACE, actor=OWNER, user=user)
+        self._after_settling(settled)
         assert member.is_active
         self._activate(user)
 
-    @precondition(lambda self: not self._renewal_due())
     @rule(up=st.booleans(), declined=st.booleans(), data=st.data())
     def change_seats(self, up: bool, declined: bool, data: st.DataObject) -> None:
-        """R9: an increase is paid and applies at once, a decrease waits for the renewal."""
+        """R9: an increase is paid and applies at once, a decrease waits for the renewal.
+
+        After the renewal date, the renewal that was due is applied first.
+        """
+        if self._renewal_due():
+            # The renewal charge would take the declined card; that is R12's story.
+            declined = False
+        settled = self._settle_due_renewal()
         if up and self.seats < MAX_SEATS:
             wanted = st.integers(self.seats + 1, MAX_SEATS)
         else:
@@ -181,13 +221,14 @@ class SeatsAndRenewals(RuleBasedStateMachine):
             assert self.provider.subscription(self.subscription_ref).seats == self.seats
             return
         overview = self.billing.change_seats(WORKSPACE, actor=OWNER, seats=seats)
+        self._after_settling(settled)
         if seats > self.seats:
             self.seats, self.pending = seats, None
             charged = self.provider.invoices[invoices:]
-            assert [(i.reason, i.paid) for i in charged] == [("seat_increase", True)]
+            assert [(i.reason, i.paid) for i in charged][-1:] == [("seat_increase", True)]
         elif seats < self.seats:
             self.pending = seats
-            assert len(self.provider.invoices) == invoices
+            assert all(i.reason == "renewal" for i in self.provider.invoices[invoices:])
         else:
             self.pending = None
         assert overview.seats == self.seats
