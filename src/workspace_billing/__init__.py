@@ -34,6 +34,7 @@ from .errors import (
     PlanNotSelfServe,
     ProviderError,
     SeatLimitReached,
+    StoreError,
     TrialNotEligible,
     WebhookVerificationError,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "SeatFloor",
     "SeatLimitReached",
     "Store",
+    "StoreError",
     "StoreSnapshot",
     "Subscription",
     "SubscriptionOverview",

@@ -143,12 +143,12 @@ class Billing:
             return ws
 
     def workspace(self, workspace_id: str) -> Workspace:
-        with self._store.unit_of_work() as uow:
+        with self._store.unit_of_work(read_only=True) as uow:
             return _get(uow, workspace_id)
 
     def members(self, workspace_id: str) -> list[Member]:
         """Every member, active and deactivated, in the order they were added."""
-        with self._store.unit_of_work() as uow:
+        with self._store.unit_of_work(read_only=True) as uow:
             _get(uow, workspace_id)
             return uow.members(workspace_id)
 
@@ -183,7 +183,7 @@ class Billing:
         cursor = after.cursor if isinstance(after, Event) else (after or 0)
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        with self._store.unit_of_work() as uow:
+        with self._store.unit_of_work(read_only=True) as uow:
             return uow.events_after(cursor, limit)
 
     # ---------------------------------------------------------- plan & seats
@@ -537,7 +537,7 @@ class Billing:
         waiting: list[str] = []
         failed: list[tuple[str, str]] = []
         while True:
-            with self._store.unit_of_work() as uow:
+            with self._store.unit_of_work(read_only=True) as uow:
                 due = [
                     i for i in uow.due_workspace_ids(now, batch_size + len(seen)) if i not in seen
                 ]
@@ -600,7 +600,7 @@ class Billing:
     def _read(
         self, workspace_id: str, *, with_members: bool = True
     ) -> tuple[Workspace, list[Member]]:
-        with self._store.unit_of_work() as uow:
+        with self._store.unit_of_work(read_only=True) as uow:
             ws = _get(uow, workspace_id)
             return ws, (uow.members(ws.id) if with_members else [])
 

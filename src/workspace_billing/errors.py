@@ -15,6 +15,7 @@ message is for logs and developers, the code is the contract)::
     ├── Conflict                      conflict
     ├── ProviderError                 provider_error
     │   └── PaymentFailed             payment_failed
+    ├── StoreError                    store_error
     └── WebhookVerificationError      webhook_verification_failed
 
 A refused action raises before anything is written: the store is exactly as
@@ -36,6 +37,7 @@ __all__ = [
     "PlanNotSelfServe",
     "ProviderError",
     "SeatLimitReached",
+    "StoreError",
     "TrialNotEligible",
     "WebhookVerificationError",
 ]
@@ -124,6 +126,16 @@ class PaymentFailed(ProviderError):
     """The provider could not collect the payment; nothing was granted."""
 
     code: ClassVar[str] = "payment_failed"
+
+
+class StoreError(BillingError):
+    """The store failed (database unreachable, disk full...); the change was rolled back.
+
+    A lock wait that timed out or a serialization failure is a ``Conflict``
+    instead: retrying the same action is safe.
+    """
+
+    code: ClassVar[str] = "store_error"
 
 
 class WebhookVerificationError(BillingError):

@@ -117,7 +117,10 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """Where workspaces, members, trials, webhook ids and events live."""
 
-    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]: ...
+    def unit_of_work(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """A transaction. ``read_only`` ones take no write lock (SQLite starts them
+        deferred, so readers never queue behind writers) and may not write."""
+        ...
 
     def snapshot(self) -> StoreSnapshot: ...
 

@@ -43,20 +43,20 @@ class InMemoryStore:
         self._owner: int | None = None
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[_MemoryUnitOfWork]:
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[_MemoryUnitOfWork]:
         if self._owner == threading.get_ident():
             raise RuntimeError("InMemoryStore transactions do not nest")
         with self._lock:
             self._owner = threading.get_ident()
             try:
-                uow = _MemoryUnitOfWork(self._state)
+                uow = _MemoryUnitOfWork(self._state, read_only=read_only)
                 yield uow
                 uow.commit()
             finally:
                 self._owner = None
 
     def snapshot(self) -> StoreSnapshot:
-        with self.unit_of_work():
+        with self.unit_of_work(read_only=True):
             state = self._state
             return StoreSnapshot(
                 workspaces=tuple(state.workspaces[k] for k in sorted(state.workspaces)),
@@ -75,13 +75,18 @@ class InMemoryStore:
 
 
 class _MemoryUnitOfWork:
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, *, read_only: bool) -> None:
         self._base = state
+        self._read_only = read_only
         self._workspaces: dict[str, Workspace] = {}
         self._members: dict[tuple[str, str], Member | None] = {}
         self._trials: dict[str, str] = {}
         self._webhooks: set[str] = set()
         self._events: list[Event] = []
+
+    def _write(self) -> None:
+        if self._read_only:
+            raise RuntimeError("this unit of work is read-only")
 
     def commit(self) -> None:
         base = self._base
@@ -107,11 +112,13 @@ class _MemoryUnitOfWork:
         return None
 
     def add_workspace(self, workspace: Workspace) -> None:
+        self._write()
         if self.get_workspace(workspace.id) is not None:
             raise Conflict(f"workspace {workspace.id!r} already exists")
         self._workspaces[workspace.id] = workspace
 
     def save_workspace(self, workspace: Workspace) -> Workspace:
+        self._write()
         stored = self.get_workspace(workspace.id)
         if stored is None:
             raise Conflict(f"workspace {workspace.id!r} does not exist")
@@ -136,24 +143,29 @@ class _MemoryUnitOfWork:
         return sorted(merged.values(), key=lambda m: (m.added_at, m.seq, m.user))
 
     def save_member(self, member: Member) -> None:
+        self._write()
         self._members[(member.workspace_id, member.user)] = member
 
     def delete_member(self, workspace_id: str, user: str) -> None:
+        self._write()
         self._members[(workspace_id, user)] = _DELETED
 
     def claim_trial(self, owner: str, workspace_id: str) -> bool:
+        self._write()
         if owner in self._trials or owner in self._base.trials:
             return False
         self._trials[owner] = workspace_id
         return True
 
     def claim_webhook_event(self, event_id: str) -> bool:
+        self._write()
         if event_id in self._webhooks or event_id in self._base.webhook_event_ids:
             return False
         self._webhooks.add(event_id)
         return True
 
     def append_events(self, events: Sequence[Event]) -> list[Event]:
+        self._write()
         start = len(self._base.events) + len(self._events)
         recorded = [attrs.evolve(e, cursor=start + i + 1) for i, e in enumerate(events)]
         self._events.extend(recorded)

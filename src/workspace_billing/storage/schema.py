@@ -1,0 +1,163 @@
+"""The SQL schema, as SQLAlchemy Core ``MetaData`` a host's Alembic can pick up.
+
+Every table is prefixed ``wb_`` so the library's tables sit beside a host's
+own. ``upgrade(engine)`` creates or migrates the schema for hosts that do not
+run Alembic, and records the version it reached in ``wb_schema_version``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+__all__ = ["SCHEMA_VERSION", "metadata", "schema_version", "upgrade"]
+
+SCHEMA_VERSION = 1
+"""The schema this release reads and writes."""
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone: stored as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+workspaces = sa.Table(
+    "wb_workspaces",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("member_seq", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime()),
+    sa.Column("plan", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("seats", sa.Integer, nullable=False),
+    sa.Column("interval", sa.String(8)),
+    sa.Column("pending_seats", sa.Integer),
+    sa.Column("trial_ends_at", UTCDateTime()),
+    sa.Column("period_start", UTCDateTime()),
+    sa.Column("period_end", UTCDateTime()),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("past_due_since", UTCDateTime()),
+    sa.Column("unit_amount", sa.BigInteger),
+    sa.Column("unit_currency", sa.String(3)),
+    sa.Column("customer_ref", sa.String(255)),
+    sa.Column("subscription_ref", sa.String(255)),
+    sa.Index("wb_workspaces_due_at", "due_at"),
+    sa.Index("wb_workspaces_subscription_ref", "subscription_ref"),
+    sa.Index("wb_workspaces_owner", "owner"),
+)
+
+members = sa.Table(
+    "wb_members",
+    metadata,
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("wb_workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("user", sa.String(255), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("added_at", UTCDateTime(), nullable=False),
+    sa.Column("active_since", UTCDateTime(), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("deactivated_at", UTCDateTime()),
+)
+
+trials = sa.Table(
+    "wb_trials",
+    metadata,
+    sa.Column("owner", sa.String(255), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+)
+
+webhook_events = sa.Table(
+    "wb_webhook_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+)
+
+events = sa.Table(
+    "wb_events",
+    metadata,
+    sa.Column("cursor", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(255)),
+    sa.Column("subject", sa.String(255)),
+    sa.Column("before", sa.JSON, nullable=False),
+    sa.Column("after", sa.JSON, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("wb_events_workspace", "workspace_id", "cursor"),
+)
+
+schema_versions = sa.Table(
+    "wb_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", UTCDateTime(), nullable=False),
+)
+
+
+def schema_version(connection: Connection) -> int:
+    """The version recorded in the database; 0 when the schema is not there."""
+    if not sa.inspect(connection).has_table(schema_versions.name):
+        return 0
+    found = connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar()
+    return int(found or 0)
+
+
+def upgrade(engine: Engine | Connection, *, now: datetime | None = None) -> int:
+    """Create or migrate the schema to ``SCHEMA_VERSION``; returns the version reached.
+
+    Running it again is a no-op. Each future version adds one migration step
+    here, applied in order inside one transaction.
+    """
+    applied = now or datetime.now(UTC)
+    if isinstance(engine, Connection):
+        return _upgrade(engine, applied)
+    with engine.begin() as connection:
+        return _upgrade(connection, applied)
+
+
+def _upgrade(connection: Connection, applied: datetime) -> int:
+    current = schema_version(connection)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database schema is version {current}, newer than this release "
+            f"({SCHEMA_VERSION}): upgrade workspace-billing"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    if current == 0:
+        metadata.create_all(connection)
+    connection.execute(
+        sa.insert(schema_versions).values(version=SCHEMA_VERSION, applied_at=applied)
+    )
+    return SCHEMA_VERSION
