@@ -138,7 +138,7 @@ class SQLStore:
             with self._engine.connect() as conn:
                 if self._dialect == "sqlite":
                     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-                    conn = conn.execution_options(**{_BEGIN_OPTION: begin})
+                    conn.execution_options(**{_BEGIN_OPTION: begin})
                 with conn.begin():
                     yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
 
