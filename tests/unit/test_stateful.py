@@ -13,12 +13,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import event, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from tests.conftest import StoreFactory
 
-from workspace_billing import Billing, Catalog, PaymentFailed, SeatLimitReached
-from workspace_billing.testing import FakeClock, FakePaymentProvider, InMemoryStore
+from workspace_billing import Billing, Catalog, PaymentFailed, SeatLimitReached, Store
+from workspace_billing.testing import FakeClock, FakePaymentProvider
 
 OWNER = "alice"
 WORKSPACE = "ws_acme"
@@ -41,11 +49,11 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     deactivated until active = seats; the owner never is.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.provider = FakePaymentProvider(clock=self.clock)
-        self.store = InMemoryStore()
+        self.store = store
         self.billing = Billing(
             catalog=Catalog.default(), store=self.store, provider=self.provider, clock=self.clock
         )
@@ -303,7 +311,21 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         assert [m.user for m in newest_first] == self._newest_first()
 
 
-SeatsAndRenewals.TestCase.settings = settings(
-    max_examples=250, stateful_step_count=50, deadline=None, database=None
-)
-TestSeatsAndRenewals = SeatsAndRenewals.TestCase
+EXAMPLES = {"memory": 250, "sqlite": 40, "postgres": 40}
+
+
+def test_seats_and_renewals_hold_under_random_steps(
+    store_factory: StoreFactory, request: pytest.FixtureRequest
+) -> None:
+    """Rules R8, R9, R11 on every store backend (fewer runs on the SQL ones, for time)."""
+    backend = request.node.callspec.params["store_factory"]
+    run_state_machine_as_test(
+        lambda: SeatsAndRenewals(store_factory()),
+        settings=settings(
+            max_examples=EXAMPLES[backend],
+            stateful_step_count=50,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        ),
+    )

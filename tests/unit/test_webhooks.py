@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import PaidWorkspace
+from tests.conftest import PaidWorkspace, StoreFactory
 
 from workspace_billing import (
     Billing,
@@ -24,6 +24,7 @@ from workspace_billing import (
     EventType,
     Member,
     MemberStatus,
+    Store,
     Subscription,
     SubscriptionStatus,
     WebhookResult,
@@ -67,10 +68,10 @@ class World:
     a provider signs each attempt.
     """
 
-    def __init__(self, order: Order = in_order, copies: int = 1) -> None:
+    def __init__(self, store: Store, order: Order = in_order, copies: int = 1) -> None:
         self.clock = FakeClock()
         self.provider = FakePaymentProvider(clock=self.clock)
-        self.store = InMemoryStore()
+        self.store = store
         self.billing = Billing(
             catalog=Catalog.default(), store=self.store, provider=self.provider, clock=self.clock
         )
@@ -140,9 +141,9 @@ def seat_story(world: World) -> World:
 class TestConvergence:
     """Rule R14: webhooks in order, twice or shuffled give the same final state."""
 
-    def test_r14_webhooks_in_order_end_as_r9_and_r11_say(self) -> None:
+    def test_r14_webhooks_in_order_end_as_r9_and_r11_say(self, store_factory: StoreFactory) -> None:
         """Rules R9, R11, R14: the renewal applies the decrease and deactivates the newest."""
-        world = seat_story(World())
+        world = seat_story(World(store_factory()))
         subscription, members = world.final_state()
         assert subscription.status is SubscriptionStatus.ACTIVE
         assert subscription.seats == 2
@@ -157,44 +158,61 @@ class TestConvergence:
         }
         assert count(world.billing, EventType.SUBSCRIPTION_RENEWED) == 1
 
-    def test_r14_webhooks_delivered_twice_converge(self) -> None:
+    def test_r14_webhooks_delivered_twice_converge(self, store_factory: StoreFactory) -> None:
         """Rule R14: delivering every webhook twice gives the state of delivering it once."""
-        assert seat_story(World(copies=2)).final_state() == seat_story(World()).final_state()
+        assert (
+            seat_story(World(store_factory(), copies=2)).final_state()
+            == seat_story(World(store_factory())).final_state()
+        )
 
-    def test_r14_each_duplicate_delivery_is_recognised(self) -> None:
+    def test_r14_each_duplicate_delivery_is_recognised(self, store_factory: StoreFactory) -> None:
         """Rule R14: of two deliveries of one event, the second is a duplicate."""
-        world = seat_story(World(copies=2))
+        world = seat_story(World(store_factory(), copies=2))
         fresh = sum(r.applied + r.ignored for r in world.results)
         duplicates = sum(r.duplicates for r in world.results)
         assert world.sent > 0
         assert (fresh, duplicates) == (world.sent, world.sent)
 
     @pytest.mark.parametrize("seed", range(8))
-    def test_r14_shuffled_webhooks_converge(self, seed: int) -> None:
+    def test_r14_shuffled_webhooks_converge(self, seed: int, store_factory: StoreFactory) -> None:
         """Rule R14: any delivery order gives the state of the in-order delivery."""
-        shuffled_world = seat_story(World(shuffled(seed)))
-        assert shuffled_world.final_state() == seat_story(World()).final_state()
+        shuffled_world = seat_story(World(store_factory(), shuffled(seed)))
+        assert shuffled_world.final_state() == seat_story(World(store_factory())).final_state()
 
     @pytest.mark.parametrize("seed", range(4))
-    def test_r14_shuffled_webhooks_delivered_twice_converge(self, seed: int) -> None:
+    def test_r14_shuffled_webhooks_delivered_twice_converge(
+        self, seed: int, store_factory: StoreFactory
+    ) -> None:
         """Rule R14: duplicates and shuffles together still converge."""
-        shuffled_world = seat_story(World(shuffled(seed), copies=2))
-        assert shuffled_world.final_state() == seat_story(World()).final_state()
+        shuffled_world = seat_story(World(store_factory(), shuffled(seed), copies=2))
+        assert shuffled_world.final_state() == seat_story(World(store_factory())).final_state()
 
-    @settings(max_examples=30, deadline=None, database=None)
+    @settings(
+        max_examples=30,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(data=st.data())
-    def test_r14_any_order_with_repeats_converges(self, data: st.DataObject) -> None:
+    def test_r14_any_order_with_repeats_converges(
+        self, data: st.DataObject, store_factory: StoreFactory
+    ) -> None:
         """Rule R14: any permutation of the webhooks, some repeated, converges."""
 
         def order(payloads: list[bytes]) -> list[bytes]:
             repeats = data.draw(st.lists(st.sampled_from(payloads), max_size=3), label="repeats")
             return data.draw(st.permutations([*payloads, *repeats]), label="order")
 
-        assert seat_story(World(order)).final_state() == seat_story(World()).final_state()
+        assert (
+            seat_story(World(store_factory(), order)).final_state()
+            == seat_story(World(store_factory())).final_state()
+        )
 
-    def test_r14_the_renewal_is_applied_once_whatever_the_order(self) -> None:
+    def test_r14_the_renewal_is_applied_once_whatever_the_order(
+        self, store_factory: StoreFactory
+    ) -> None:
         """Rules R11, R14: shuffled and repeated webhooks deactivate each member once."""
-        world = seat_story(World(shuffled(3), copies=2))
+        world = seat_story(World(store_factory(), shuffled(3), copies=2))
         assert count(world.billing, EventType.MEMBER_DEACTIVATED) == 3
         assert count(world.billing, EventType.SUBSCRIPTION_RENEWED) == 1
 

@@ -127,7 +127,9 @@ schema_versions = sa.Table(
 
 def schema_version(connection: Connection) -> int:
     """The version recorded in the database; 0 when the schema is not there."""
-    if not sa.inspect(connection).has_table(schema_versions.name):
+    translate = connection.get_execution_options().get("schema_translate_map") or {}
+    where = translate.get(schema_versions.schema)
+    if not sa.inspect(connection).has_table(schema_versions.name, schema=where):
         return 0
     found = connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar()
     return int(found or 0)
