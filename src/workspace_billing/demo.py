@@ -1,7 +1,8 @@
 """The product story, told by the library itself: ``workspace-billing demo``.
 
-It runs on the embedded default (in-memory store), the fake provider and a fake
-clock, so it needs no network and no account, and prints one line per step.
+It runs on the embedded default (a SQLite file) or any database URL, with the
+fake provider and a fake clock, so it needs no network and no account, and
+prints one line per step.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import TextIO
 from .billing import Billing
 from .catalog import Catalog
 from .clock import FakeClock
-from .errors import BillingError
+from .errors import BillingError, Conflict, InvalidRequest
 from .overview import SubscriptionOverview
+from .ports import Store
 from .providers.fake import FakePaymentProvider
 from .storage.memory import InMemoryStore
 from .workspace import Role
@@ -21,16 +23,37 @@ from .workspace import Role
 __all__ = ["run_demo"]
 
 
-def run_demo(out: TextIO) -> int:
-    """Walk through the seed's story; returns the process exit code (0)."""
+def run_demo(out: TextIO, *, db_url: str | None = None) -> int:
+    """Walk through the seed's story; returns the process exit code (0).
+
+    ``db_url`` names the database (its schema is created if needed); without
+    it the story runs in memory. The demo's workspaces must not exist there yet.
+    """
+    if db_url is None:
+        return _story(InMemoryStore(), out)
+    from .storage.sql import SQLStore  # noqa: PLC0415 - the optional [sql] extra
+
+    store = SQLStore.from_url(db_url, create_schema=True)
+    out.write(f"Database: {store.url}\n")
+    try:
+        return _story(store, out)
+    finally:
+        store.dispose()
+
+
+def _story(store: Store, out: TextIO) -> int:
     clock = FakeClock()
     provider = FakePaymentProvider(clock=clock)
-    billing = Billing(
-        catalog=Catalog.default(), store=InMemoryStore(), provider=provider, clock=clock
-    )
+    billing = Billing(catalog=Catalog.default(), store=store, provider=provider, clock=clock)
     step = _Steps(out)
 
-    acme = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_acme")
+    try:
+        acme = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_acme")
+    except Conflict:
+        raise InvalidRequest(
+            "the demo tells its story from the start: give it a database without its "
+            "workspaces (a new one), or leave out --db"
+        ) from None
     overview = billing.subscription(acme.id, actor="alice")
     step("Alice creates her first workspace, Acme", _status(overview))
     side = billing.create_workspace(owner="alice", name="Side project", workspace_id="ws_side")

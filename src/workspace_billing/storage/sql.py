@@ -115,15 +115,29 @@ class SQLStore:
             assert bind is not None
             return schema.upgrade(bind)
 
+    def schema_version(self) -> int:
+        """The schema version recorded in the database (0 before ``create_schema``)."""
+        with _translated():
+            if self._connection is not None:
+                return schema.schema_version(self._connection)
+            assert self._engine is not None
+            with self._engine.connect() as conn:
+                return schema.schema_version(conn)
+
     def dispose(self) -> None:
         """Close the pooled connections of an engine this store created or was given."""
         if self._engine is not None:
             self._engine.dispose()
 
-    def __repr__(self) -> str:
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
         bind = self._engine if self._engine is not None else self._connection
-        url = bind.engine.url.render_as_string(hide_password=True) if bind is not None else "?"
-        return f"SQLStore({url!r})"
+        assert bind is not None
+        return bind.engine.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url!r})"
 
     @contextmanager
     def unit_of_work(self, *, read_only: bool = False) -> Iterator[_SQLUnitOfWork]:
@@ -152,7 +166,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     The driver's own transaction handling starts transactions lazily and never
     for reads; the SQLAlchemy-documented fix is to switch it off and emit
-    BEGIN ourselves. Installed once per engine.
+    BEGIN ourselves. Installed once per engine. How long a writer waits for the
+    lock is the driver's ``timeout`` connect argument (30 s from ``from_url``).
     """
     if sa_event.contains(engine, "connect", _sqlite_connect):
         return
@@ -167,7 +182,6 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
     finally:
         cursor.close()
 
