@@ -41,6 +41,15 @@ def postgres_url() -> str:
     pytest.skip(how)
 
 
+def pytest_report_header() -> str:
+    if os.environ.get(POSTGRES_ENV):
+        return f"workspace_billing: PostgreSQL tests run on {POSTGRES_ENV}"
+    return (
+        f"workspace_billing: PostgreSQL tests skip; set {POSTGRES_ENV}="
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test (a database they may wipe) to run them"
+    )
+
+
 @pytest.fixture(scope="session", name="postgres_engine")
 def postgres_engine_fixture() -> Iterator[sa.Engine]:
     engine = sa.create_engine(postgres_url())

@@ -234,21 +234,29 @@ class Billing:
         the user to ``Checkout.url``). From another paid plan the change is made
         at once with the payment method on file and ``Checkout.url`` is None.
         """
-        ws, members = self._read_for(workspace_id, actor)
-        target, period, _ = self._target(ws.subscription, plan, interval, seats)
-        count = self._check_seats(target, seats, members)  # required here, no default
-        success_url = _text("success_url", success_url, 2000)
-        cancel_url = _text("cancel_url", cancel_url, 2000)
-        sub = ws.subscription
-        if sub.is_sales_managed:
-            raise InvalidRequest("this workspace has a negotiated plan: contact sales to change it")
-        unit = target.price(period)
-        if sub.is_provider_managed and sub.subscription_ref is not None:
-            if target.code == sub.plan and period is sub.interval:
+
+        def validate(ws: Workspace, members: list[Member]) -> tuple[Plan, Interval, int]:
+            target, period, _ = self._target(ws.subscription, plan, interval, seats)
+            count = self._check_seats(target, seats, members)  # required here, no default
+            _text("success_url", success_url, 2000)
+            _text("cancel_url", cancel_url, 2000)
+            sub = ws.subscription
+            if sub.is_sales_managed:
+                raise InvalidRequest(
+                    "this workspace has a negotiated plan: contact sales to change it"
+                )
+            if sub.is_provider_managed and target.code == sub.plan and period is sub.interval:
                 raise InvalidRequest(
                     f"the workspace is already on {target.code!r} ({period.value}ly): "
                     "use change_seats to change its seats"
                 )
+            return target, period, count
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        target, period, count = validate(ws, members)
+        sub = ws.subscription
+        unit = target.price(period)
+        if sub.is_provider_managed and sub.subscription_ref is not None:
             view = self._provider.change_plan(
                 sub.subscription_ref,
                 plan=target.code,
@@ -301,15 +309,21 @@ class Billing:
         for the next renewal, where R11 applies. Asking for the seats in force
         withdraws a scheduled decrease.
         """
-        ws, members = self._read_for(workspace_id, actor)
+
+        def validate(ws: Workspace, members: list[Member]) -> str:
+            sub = ws.subscription
+            if sub.is_sales_managed:
+                raise InvalidRequest(
+                    "seats of a negotiated plan are changed by sales (contact_sales)"
+                )
+            if not sub.is_provider_managed or sub.subscription_ref is None:
+                raise InvalidRequest("seats are bought on a paid plan: upgrade first")
+            self._check_seats(self.catalog.plan(sub.plan), seats, members)
+            return sub.subscription_ref
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        ref = validate(ws, members)
         sub = ws.subscription
-        plan = self.catalog.plan(sub.plan)
-        if sub.is_sales_managed:
-            raise InvalidRequest("seats of a negotiated plan are changed by sales (contact_sales)")
-        if not sub.is_provider_managed or sub.subscription_ref is None:
-            raise InvalidRequest("seats are bought on a paid plan: upgrade first")
-        self._check_seats(plan, seats, members)
-        ref = sub.subscription_ref
         if seats == sub.seats and sub.pending_seats is None:
             return self._overview(ws, members)
         if seats > sub.seats:
@@ -340,7 +354,9 @@ class Billing:
         customer_ref = self._ensure_customer(ws, actor)
         ws = self.workspace(ws.id)
         return self._provider.portal_url(
-            customer_ref, return_url=return_url, idempotency_key=_key(ws, "portal", return_url)
+            customer_ref,
+            return_url=return_url,
+            idempotency_key=_key(ws, "portal", return_url, self._clock.now().isoformat()),
         )
 
     def contact_sales(
@@ -410,6 +426,7 @@ class Billing:
                 interval=period,
                 period_start=now,
                 period_end=add_interval(now, period),
+                anchor=now,
                 unit_amount=unit_amount,
                 customer_ref=ws.subscription.customer_ref,
             )
@@ -438,8 +455,6 @@ class Billing:
         role = _role(role)
         now = self._clock.now()
 
-        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
-
         def add(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
             existing = _find(members, user)
@@ -454,13 +469,12 @@ class Billing:
             )
             return Change(attrs.evolve(ws, member_seq=seq), (member,), (event,))
 
+        self._read_for(workspace_id, actor, add)  # refuse early; apply a due boundary
         return self._change_member(workspace_id, add, user)
 
     def remove_member(self, workspace_id: str, *, actor: str, user: str) -> None:
         """Remove a member for good, freeing their seat; the owner cannot be removed."""
         now = self._clock.now()
-
-        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
 
         def remove(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
@@ -471,13 +485,12 @@ class Billing:
             event = _member_event(EventType.MEMBER_REMOVED, ws, member, actor, now, before=before)
             return Change(ws, events=(event,), removed=(member.user,))
 
+        self._read_for(workspace_id, actor, remove)  # refuse early; apply a due boundary
         self._change(workspace_id, remove)
 
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
         """Bring back a deactivated member into a free seat; they count as just added (R11)."""
         now = self._clock.now()
-
-        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
 
         def reactivate(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
@@ -495,14 +508,13 @@ class Billing:
             )  # fmt: skip
             return Change(attrs.evolve(ws, member_seq=seq), (back,), (event,))
 
+        self._read_for(workspace_id, actor, reactivate)  # refuse early; apply a due boundary
         return self._change_member(workspace_id, reactivate, user)
 
     def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
         role = _role(role)
         now = self._clock.now()
-
-        self._read_for(workspace_id, actor)  # refuse early; apply a due boundary first
 
         def change(ws: Workspace, members: list[Member]) -> Change:
             require_manager(ws.id, members, actor)
@@ -518,6 +530,7 @@ class Billing:
             )  # fmt: skip
             return Change(ws, (changed,), (event,))
 
+        self._read_for(workspace_id, actor, change)  # refuse early; apply a due boundary
         return self._change_member(workspace_id, change, user)
 
     # ------------------------------------------------------ renewals & webhooks
@@ -591,11 +604,36 @@ class Billing:
                     ignored += 1
                     continue
                 members = uow.members(ws.id)
-                self._save(uow, ws, apply_view(ws, members, view, self._clock.now(), self.catalog))
-                applied += 1
+                change = apply_view(ws, members, view, self._clock.now(), self.catalog)
+                self._save(uow, ws, change)
+            if _stray(ws, view):
+                log.warning(
+                    "workspace %s follows subscription %s, but %s is live too (a second "
+                    "checkout paid?): refund or cancel it at the provider",
+                    ws.id, ws.subscription.subscription_ref, view.ref,
+                )  # fmt: skip
+                ignored += 1
+                continue
+            applied += 1
+            if change.events:
+                self._converge(ws.id, view)
         return WebhookResult(applied, duplicates, ignored)
 
     # -------------------------------------------------------------- internals
+
+    def _converge(self, workspace_id: str, applied: ProviderSubscription) -> None:
+        """Fetch again after a change and apply any newer view.
+
+        Two handlers may fetch around one change and commit in the other order;
+        the view applied last could then be the older one. A second fetch after
+        the commit sees at least the newest state, so the mirror ends on it.
+        """
+        for _ in range(2):
+            fresh = self._provider.fetch_subscription(applied.ref)
+            if fresh == applied:
+                return
+            self._apply_view(workspace_id, None, fresh)
+            applied = fresh
 
     def _read(
         self, workspace_id: str, *, with_members: bool = True
@@ -604,14 +642,23 @@ class Billing:
             ws = _get(uow, workspace_id)
             return ws, (uow.members(ws.id) if with_members else [])
 
-    def _read_for(self, workspace_id: str, actor: str) -> tuple[Workspace, list[Member]]:
+    def _read_for(
+        self,
+        workspace_id: str,
+        actor: str,
+        check: Callable[[Workspace, list[Member]], object],
+    ) -> tuple[Workspace, list[Member]]:
         """Read for an owner's or admin's change, after applying a boundary already due.
 
         A change made after a period ended but before the renewal was applied
-        would otherwise be decided on last period's seats (and skip R11).
+        would otherwise be decided on last period's seats (and skip R11). The
+        actor and the request are checked (``check`` raises) before the boundary
+        is applied, so a refused request changes nothing; the caller checks again
+        on the state it gets back.
         """
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
+        check(ws, members)
         now = self._clock.now()
         if ws.due_at is None or ws.due_at > now:
             return ws, members
@@ -724,10 +771,14 @@ class Billing:
     def _set_cancellation(
         self, workspace_id: str, actor: str, *, cancel: bool
     ) -> SubscriptionOverview:
-        ws, members = self._read_for(workspace_id, actor)
+
+        def validate(ws: Workspace, members: list[Member]) -> None:
+            if not ws.subscription.status.is_paid:
+                raise InvalidRequest("there is no paid subscription to cancel or resume")
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        validate(ws, members)
         sub = ws.subscription
-        if not sub.status.is_paid:
-            raise InvalidRequest("there is no paid subscription to cancel or resume")
         if sub.cancel_at_period_end is cancel:
             return self._overview(ws, members)
         if sub.is_provider_managed and sub.subscription_ref is not None:
@@ -800,6 +851,12 @@ class Billing:
         raise InvalidRequest("the catalog has no plan sold through sales")
 
     def _entitlements(self, sub: Subscription) -> Entitlements:
+        """What the workspace may use now: a trial or a grace period that ended grants
+        the fallback's features at once, even before the renewal job applies it."""
+        due = sub.next_boundary(self.catalog)
+        lapsing = sub.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+        if lapsing and due is not None and due <= self._clock.now():
+            sub = Subscription.fallback(self.catalog)
         return self.catalog.entitlements(sub.plan, expired=sub.status is SubscriptionStatus.EXPIRED)
 
     def _overview(self, ws: Workspace, members: list[Member]) -> SubscriptionOverview:
@@ -881,6 +938,16 @@ def _member_event(
         before=dict(before or {}),
         after=dict(after or {}),
         data={"seq": member.seq},
+    )
+
+
+def _stray(ws: Workspace, view: ProviderSubscription) -> bool:
+    """A live subscription the workspace does not follow, while it follows another."""
+    sub = ws.subscription
+    return (
+        sub.status.is_paid
+        and sub.subscription_ref != view.ref
+        and view.status in (ProviderStatus.ACTIVE, ProviderStatus.PAST_DUE)
     )
 
 

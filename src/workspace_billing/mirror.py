@@ -3,8 +3,9 @@
 Billing never applies a webhook's payload: it fetches the provider's current
 view and hands it here. Applying the same view twice changes nothing, and a
 period's boundary effects (the scheduled seat decrease, R11) are applied once,
-when the view's period start first moves past the mirrored one. That is what
-makes duplicated and shuffled deliveries converge.
+when the view's period start first moves past the mirrored one. A view older
+than the mirrored period is ignored, and a subscription that ended is never
+taken up again. That is what makes duplicated and shuffled deliveries converge.
 """
 
 from __future__ import annotations
@@ -34,19 +35,22 @@ def apply_view(
 ) -> Change:
     sub = workspace.subscription
     unchanged = Change(workspace)
-    adopting = sub.subscription_ref is None
-    if not adopting and sub.subscription_ref != view.ref:
-        return unchanged  # a stray subscription: the workspace follows another one
+    following = sub.subscription_ref == view.ref
+    if not following and (sub.status.is_paid or view.status is not ProviderStatus.ACTIVE):
+        # Not the subscription the workspace follows: a stray (a second checkout
+        # paid), an ended one, or one never paid. It is never taken up.
+        return unchanged
+    if following and not sub.status.is_paid:
+        return unchanged  # it ended here: a late view must not revive it
     if view.status is ProviderStatus.INCOMPLETE:
         return unchanged
+    if following and sub.period_start is not None and view.period_start < sub.period_start:
+        return unchanged  # older than the period applied: never go back a period
     if view.status is ProviderStatus.CANCELED:
-        if adopting:
-            return unchanged
         return fall_back(
             workspace, members, now, catalog, event=EventType.SUBSCRIPTION_ENDED, reason="canceled"
         )
-    if adopting and sub.status.is_paid:
-        return unchanged  # a negotiated plan is in force; an operator settles the rest
+    adopting = not following
 
     renewal = not adopting and sub.period_start is not None and view.period_start > sub.period_start
     seats, pending = _seats(sub, view, fresh=adopting or renewal)

@@ -118,7 +118,9 @@ def fall_back(
 ) -> Change:
     """Move to the catalog's fallback (R2, R12, R13) and apply R11 to its member cap."""
     before = workspace.subscription
-    after = Subscription.fallback(catalog, customer_ref=before.customer_ref)
+    after = Subscription.fallback(
+        catalog, customer_ref=before.customer_ref, subscription_ref=before.subscription_ref
+    )
     ws = attrs.evolve(workspace, subscription=after)
     changed, deactivated = deactivate_excess(ws, members, after.seats, now, reason)
     ended = Event(
@@ -165,20 +167,22 @@ def local_boundary(
 
 
 def _renew_sales_managed(workspace: Workspace, members: Sequence[Member], now: datetime) -> Change:
+    """The next period of a negotiated plan, counted from its anchor so that a plan
+    that started on the 31st renews on the last day of short months, then the 31st."""
     sub = workspace.subscription
-    assert sub.period_start is not None
     assert sub.period_end is not None
-    assert sub.interval
+    assert sub.interval is not None
+    anchor = sub.anchor or sub.period_start or sub.period_end
     count = 1
-    while add_interval(sub.period_start, sub.interval, count) <= now:
+    while add_interval(anchor, sub.interval, count) <= now:
         count += 1
     seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
     renewed = attrs.evolve(
         sub,
         seats=seats,
         pending_seats=None,
-        period_start=add_interval(sub.period_start, sub.interval, count - 1),
-        period_end=add_interval(sub.period_start, sub.interval, count),
+        period_start=add_interval(anchor, sub.interval, count - 1),
+        period_end=add_interval(anchor, sub.interval, count),
     )
     ws = attrs.evolve(workspace, subscription=renewed)
     return Change(ws, events=(renewed_event(workspace, renewed, now),)).then(

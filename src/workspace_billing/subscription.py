@@ -61,6 +61,8 @@ class Subscription:
     unit_amount: Money | None = None
     customer_ref: str | None = None
     subscription_ref: str | None = None
+    anchor: datetime | None = None
+    """Where a negotiated plan's periods are counted from (the library renews it)."""
 
     @property
     def is_provider_managed(self) -> bool:
@@ -101,7 +103,14 @@ class Subscription:
         )
 
     @classmethod
-    def fallback(cls, catalog: Catalog, customer_ref: str | None = None) -> Subscription:
+    def fallback(
+        cls,
+        catalog: Catalog,
+        customer_ref: str | None = None,
+        subscription_ref: str | None = None,
+    ) -> Subscription:
+        """Nothing paid. ``subscription_ref`` keeps the last provider subscription, ended,
+        so that a late view of it is recognised and never revives the plan."""
         plan = catalog.fallback_plan
         assert plan.member_cap is not None  # checked by the catalog
         return cls(
@@ -111,6 +120,7 @@ class Subscription:
             else SubscriptionStatus.FREE,
             seats=plan.member_cap,
             customer_ref=customer_ref,
+            subscription_ref=subscription_ref,
         )
 
 

@@ -142,8 +142,9 @@ class SeatsAndRenewals(RuleBasedStateMachine):
             self.renews_at = self.provider.subscription(self.subscription_ref).period_end
 
     def _refused_seat(self, action: Callable[[], object], what: str, *, settled: bool) -> None:
-        """R8: without a free seat the action is refused with the seat counts, changing nothing
-        (beyond the renewal that was due, which it applied first)."""
+        """R8: without a free seat the action is refused with the seat counts. Refused on
+        the state as it was, it changes nothing; refused only once the due renewal was
+        applied, that renewal stays applied."""
         before = self.store.snapshot()
         with pytest.raises(SeatLimitReached) as refused:
             action()
@@ -159,6 +160,13 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def add_member(self) -> None:
         """R8: a new member joins iff a seat is free."""
         user = f"user{next(self.names)}"
+        if not self._has_free_seat():  # refused before anything, a due renewal included
+            self._refused_seat(
+                lambda: self.billing.add_member(WORKSPACE, actor=OWNER, user=user),
+                "add",
+                settled=False,
+            )
+            return
         settled = self._settle_due_renewal()
         if not self._has_free_seat():
             self._refused_seat(
@@ -189,6 +197,13 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     def reactivate_member(self, data: st.DataObject) -> None:
         """R8, R11: a deactivated member comes back iff a seat is free, as if just added."""
         user = data.draw(st.sampled_from(sorted(self.deactivated)), label="reactivated")
+        if not self._has_free_seat():  # refused before anything, a due renewal included
+            self._refused_seat(
+                lambda: self.billing.reactivate_member(WORKSPACE, actor=OWNER, user=user),
+                "reactivate",
+                settled=False,
+            )
+            return
         settled = self._settle_due_renewal()
         if not self._has_free_seat():
             self._refused_seat(

@@ -60,6 +60,7 @@ workspaces = sa.Table(
     sa.Column("trial_ends_at", UTCDateTime()),
     sa.Column("period_start", UTCDateTime()),
     sa.Column("period_end", UTCDateTime()),
+    sa.Column("anchor", UTCDateTime()),
     sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
     sa.Column("past_due_since", UTCDateTime()),
     sa.Column("unit_amount", sa.BigInteger),
