@@ -1,0 +1,349 @@
+"""The SQL store under real contention, its schema migration, the host's transaction,
+and the translation of driver errors (DESIGN section 4; rules R8, R14, R17)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from tests.conftest import POSTGRES_ENV, _wipe, postgres_url
+
+from workspace_billing import (
+    Billing,
+    BillingError,
+    Catalog,
+    Conflict,
+    InvalidRequest,
+    MemberStatus,
+    SeatLimitReached,
+    StoreError,
+    SubscriptionStatus,
+    Workspace,
+)
+from workspace_billing.storage.schema import SCHEMA_VERSION, metadata
+from workspace_billing.storage.sql import SQLStore
+from workspace_billing.testing import FakeClock, FakePaymentProvider
+
+URLS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
+FREE_SEATS = 10
+ATTEMPTS = 200
+
+
+def billing_on(store: SQLStore) -> tuple[Billing, FakePaymentProvider]:
+    clock = FakeClock()
+    provider = FakePaymentProvider(clock=clock)
+    return Billing(catalog=Catalog.default(), store=store, provider=provider, clock=clock), provider
+
+
+def workspace_with_free_seats(billing: Billing, provider: FakePaymentProvider) -> Workspace:
+    """A paid workspace of alice with ``FREE_SEATS`` seats free (the owner holds one)."""
+    ws = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_race")
+    checkout = billing.upgrade(ws.id, actor="alice", plan="business", seats=FREE_SEATS + 1, **URLS)
+    provider.complete_checkout(checkout.id)
+    provider.deliver(billing.handle_webhook)
+    return billing.workspace(ws.id)
+
+
+def add_members(billing: Billing, workspace_id: str, users: list[str]) -> list[str]:
+    outcomes = []
+    for user in users:
+        try:
+            billing.add_member(workspace_id, actor="alice", user=user)
+        except SeatLimitReached:
+            outcomes.append("full")
+        except BillingError as e:
+            outcomes.append(f"error:{e.code}")
+        else:
+            outcomes.append("joined")
+    return outcomes
+
+
+def _process_adds(url: str, users: list[str], barrier: Any, results: Any) -> None:
+    """One OS process: its own engine and Billing on the shared SQLite file."""
+    store = SQLStore.from_url(url)
+    billing, _ = billing_on(store)
+    barrier.wait()
+    results.put(add_members(billing, "ws_race", users))
+    store.dispose()
+
+
+def active_in_sql(engine: sa.Engine, workspace_id: str) -> int:
+    with engine.connect() as conn:
+        query = sa.text(
+            "SELECT count(*) FROM wb_members WHERE workspace_id = :ws AND status = 'active'"
+        )
+        return int(conn.execute(query, {"ws": workspace_id}).scalar_one())
+
+
+def assert_exactly_the_free_seats_were_taken(outcomes: list[str], billing: Billing) -> None:
+    assert Counter(outcomes) == {"joined": FREE_SEATS, "full": ATTEMPTS - FREE_SEATS}
+    active = [m for m in billing.members("ws_race") if m.status is MemberStatus.ACTIVE]
+    assert len(active) == FREE_SEATS + 1
+
+
+class TestNoOversell:
+    """Rule R8: with N free seats, exactly N of many concurrent additions succeed."""
+
+    def test_r8_eight_processes_on_one_sqlite_file(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'billing.db'}"
+        store = SQLStore.from_url(url, create_schema=True)
+        billing, provider = billing_on(store)
+        workspace_with_free_seats(billing, provider)
+        spawn = multiprocessing.get_context("spawn")
+        barrier, results = spawn.Barrier(8), spawn.Queue()
+        batches = [[f"p{p}-user{i}" for i in range(ATTEMPTS // 8)] for p in range(8)]
+        workers = [
+            spawn.Process(target=_process_adds, args=(url, batch, barrier, results))
+            for batch in batches
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [o for _ in workers for o in results.get(timeout=120)]
+        for worker in workers:
+            worker.join(timeout=60)
+            assert worker.exitcode == 0
+        assert_exactly_the_free_seats_were_taken(outcomes, billing)
+        engine = sa.create_engine(url)
+        assert active_in_sql(engine, "ws_race") == FREE_SEATS + 1
+        engine.dispose()
+        store.dispose()
+
+    def test_r8_sixteen_threads_on_postgresql(self, postgres_engine: sa.Engine) -> None:
+        _wipe(postgres_engine)
+        store = SQLStore.from_url(postgres_url(), pool_size=16, max_overflow=0)
+        billing, provider = billing_on(store)
+        workspace_with_free_seats(billing, provider)
+        barrier = threading.Barrier(16)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            users = [f"t{n}-user{i}" for i in range(n, ATTEMPTS, 16)]
+            barrier.wait()
+            done = add_members(billing, "ws_race", users)
+            with lock:
+                outcomes.extend(done)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert_exactly_the_free_seats_were_taken(outcomes, billing)
+        assert active_in_sql(postgres_engine, "ws_race") == FREE_SEATS + 1
+        store.dispose()
+
+
+def schema_of(engine: sa.Engine) -> dict[str, Any]:
+    """Tables, columns, primary keys and indexes as the database reports them."""
+    inspector = sa.inspect(engine)
+    return {
+        table: {
+            "columns": {c["name"]: c["nullable"] for c in inspector.get_columns(table)},
+            "primary_key": sorted(inspector.get_pk_constraint(table)["constrained_columns"]),
+            "indexes": sorted(i["name"] for i in inspector.get_indexes(table)),
+        }
+        for table in sorted(inspector.get_table_names())
+        if table.startswith("wb_")
+    }
+
+
+def schema_of_metadata() -> dict[str, Any]:
+    return {
+        table.name: {
+            "columns": {c.name: c.nullable for c in table.columns},
+            "primary_key": sorted(c.name for c in table.primary_key.columns),
+            "indexes": sorted(str(i.name) for i in table.indexes),
+        }
+        for table in sorted(metadata.sorted_tables, key=lambda t: t.name)
+    }
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workspace_billing", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(name="empty_database_url", params=["sqlite", "postgres"])
+def empty_database_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    server = sa.make_url(postgres_url())
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS wb_migration_test"))
+        conn.execute(sa.text("CREATE DATABASE wb_migration_test"))
+    yield server.set(database="wb_migration_test").render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS wb_migration_test WITH (FORCE)"))
+    admin.dispose()
+
+
+class TestMigration:
+    """``workspace-billing db upgrade`` creates the schema once; again, it changes nothing."""
+
+    def test_db_upgrade_creates_the_schema_of_the_metadata_then_is_a_no_op(
+        self, empty_database_url: str
+    ) -> None:
+        first = run_cli("db", "upgrade", "--db", empty_database_url)
+        assert first.returncode == 0, first.stderr
+        assert f"from version 0 to {SCHEMA_VERSION}" in first.stdout
+        engine = sa.create_engine(empty_database_url)
+        created = schema_of(engine)
+        assert created == schema_of_metadata()
+        again = run_cli("db", "upgrade", "--url", empty_database_url)
+        assert again.returncode == 0, again.stderr
+        assert "nothing to do" in again.stdout
+        assert schema_of(engine) == created
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM wb_schema_version")).all()
+        assert versions == [(SCHEMA_VERSION,)]
+        engine.dispose()
+
+    def test_a_schema_newer_than_the_release_is_refused(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'future.db'}"
+        SQLStore.from_url(url, create_schema=True).dispose()
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO wb_schema_version VALUES (:v, '2030-01-01 00:00:00')"),
+                {"v": SCHEMA_VERSION + 1},
+            )
+        engine.dispose()
+        done = run_cli("db", "upgrade", "--db", url)
+        assert done.returncode == 1
+        assert "newer than this release" in done.stderr
+
+    def test_the_demo_runs_on_a_sqlite_file_by_default(self) -> None:
+        done = run_cli("demo")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Database: sqlite:///")
+        assert "sales_contacted" in done.stdout
+
+
+@pytest.fixture(name="sql_engine", params=["sqlite", "postgres"])
+def sql_engine_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'host.db'}", create_schema=True)
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+        SQLStore(engine)  # configures the engine's transactions for SQLite
+        store.dispose()
+    else:
+        engine = request.getfixturevalue("postgres_engine")
+        _wipe(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS host_accounts (name VARCHAR(50))"))
+        conn.execute(sa.text("DELETE FROM host_accounts"))
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE host_accounts"))
+
+
+def host_accounts(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text("SELECT name FROM host_accounts")).scalars())
+
+
+class TestHostTransaction:
+    """A host runs the library's writes inside its own transaction."""
+
+    def test_the_host_commits_its_rows_and_the_workspace_together(
+        self, sql_engine: sa.Engine
+    ) -> None:
+        with sql_engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO host_accounts VALUES ('alice')"))
+            billing, _ = billing_on(SQLStore.from_connection(conn))
+            billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_host")
+        billing, _ = billing_on(SQLStore(sql_engine))
+        assert billing.workspace("ws_host").subscription.status is SubscriptionStatus.TRIALING
+        assert host_accounts(sql_engine) == ["alice"]
+
+    def test_a_host_rollback_takes_the_workspace_with_it(self, sql_engine: sa.Engine) -> None:
+        with sql_engine.connect() as conn, conn.begin() as tx:
+            conn.execute(sa.text("INSERT INTO host_accounts VALUES ('alice')"))
+            billing, _ = billing_on(SQLStore.from_connection(conn))
+            billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_host")
+            tx.rollback()
+        assert host_accounts(sql_engine) == []
+        assert SQLStore(sql_engine).snapshot().workspaces == ()
+
+    def test_a_refused_action_rolls_back_only_its_own_writes(self, sql_engine: sa.Engine) -> None:
+        """Rule R17 inside a host transaction: a savepoint, not the host's work, is undone."""
+        with sql_engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO host_accounts VALUES ('alice')"))
+            billing, _ = billing_on(SQLStore.from_connection(conn))
+            ws = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_host")
+            with pytest.raises(Conflict):
+                billing.create_workspace(owner="bob", name="Again", workspace_id=ws.id)
+            billing.add_member(ws.id, actor="alice", user="bob")
+        billing, _ = billing_on(SQLStore(sql_engine))
+        assert [m.user for m in billing.members("ws_host")] == ["alice", "bob"]
+        assert host_accounts(sql_engine) == ["alice"]
+
+
+class TestDriverErrors:
+    """No SQLAlchemy or psycopg exception reaches the host; each becomes a library error."""
+
+    def test_an_unreachable_database_is_a_store_error(self) -> None:
+        store = SQLStore.from_url(
+            "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+        )
+        billing, _ = billing_on(store)
+        with pytest.raises(StoreError) as failed:
+            billing.create_workspace(owner="alice", name="Acme")
+        assert failed.value.code == "store_error"
+        assert isinstance(failed.value.__cause__, sa.exc.SQLAlchemyError)
+
+    def test_a_locked_sqlite_database_is_a_conflict_and_changes_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "busy.db"
+        store = SQLStore.from_url(
+            f"sqlite:///{path}", create_schema=True, connect_args={"timeout": 0.05}
+        )
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        before = store.snapshot()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(Conflict, match="busy"):
+                billing.add_member(ws.id, actor="alice", user="bob")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert store.snapshot() == before
+        billing.add_member(ws.id, actor="alice", user="bob")
+        store.dispose()
+
+    @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "not a url"])
+    def test_urls_that_cannot_hold_a_store_are_refused(self, url: str) -> None:
+        with pytest.raises(InvalidRequest):
+            SQLStore.from_url(url)
+
+    def test_the_store_names_its_database_without_the_password(self) -> None:
+        store = SQLStore.from_url("postgresql+psycopg://user:s3cret@127.0.0.1:1/db")
+        assert "s3cret" not in repr(store)
+        assert "s3cret" not in store.url
+
+
+def test_postgres_url_variable_is_documented() -> None:
+    """The variable the PostgreSQL tests read is the one .ci/run exports."""
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert f"export {POSTGRES_ENV}=" in ci
+    assert os.environ.get("CI") != "true" or os.environ.get(POSTGRES_ENV)
