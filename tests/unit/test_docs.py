@@ -30,5 +30,6 @@ def test_every_document_with_python_has_runnable_samples() -> None:
         "README.md",
         "concepts.md",
         "integration.md",
+        "storage.md",
         "testing.md",
     ]

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
+from ..errors import StoreError
+
 __all__ = ["SCHEMA_VERSION", "metadata", "schema_version", "upgrade"]
 
 SCHEMA_VERSION = 1
@@ -152,7 +154,7 @@ def upgrade(engine: Engine | Connection, *, now: datetime | None = None) -> int:
 def _upgrade(connection: Connection, applied: datetime) -> int:
     current = schema_version(connection)
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise StoreError(
             f"the database schema is version {current}, newer than this release "
             f"({SCHEMA_VERSION}): upgrade workspace-billing"
         )
