@@ -89,7 +89,7 @@ def subscription_json(
     price: str = "price_month",
     interval: str = "month",
     status: str = "active",
-    schedule: dict[str, Any] | None = None,
+    schedule: str | None = None,
     cancel_at_period_end: bool = False,
 ) -> dict[str, Any]:
     return {
@@ -121,6 +121,15 @@ def subscription_json(
             ],
         },
     }
+
+
+def with_schedule(http: RecordingHTTPClient, next_quantity: int) -> dict[str, Any]:
+    """A subscription naming its schedule by id, as Stripe returns it unexpanded."""
+    http.routes["GET /v1/subscription_schedules/sub_sched_1"] = lambda r: (
+        200,
+        schedule_json(next_quantity),
+    )
+    return subscription_json(schedule="sub_sched_1")
 
 
 def schedule_json(next_quantity: int, *, current: int = 5) -> dict[str, Any]:

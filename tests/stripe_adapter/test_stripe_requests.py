@@ -22,6 +22,7 @@ from stripe_doubles import (
     schedule_json,
     sign,
     subscription_json,
+    with_schedule,
 )
 
 from workspace_billing import (
@@ -130,7 +131,7 @@ class TestWrites:
             "proration_behavior": "always_invoice",
             "payment_behavior": "error_if_incomplete",
         }
-        assert http.requests[0].params == {"expand[0]": "schedule"}
+        assert http.requests[0].params == {}
 
     def test_a_declined_increase_is_payment_failed_with_the_request_id(
         self, http: RecordingHTTPClient
@@ -144,7 +145,7 @@ class TestWrites:
     def test_an_increase_first_releases_a_scheduled_decrease(
         self, http: RecordingHTTPClient
     ) -> None:
-        http.state["sub"] = subscription_json(schedule=schedule_json(3))  # type: ignore[attr-defined]
+        http.state["sub"] = with_schedule(http, 3)  # type: ignore[attr-defined]
         http.routes["POST /v1/subscription_schedules/sub_sched_1/release"] = lambda r: (
             200,
             {"id": "sub_sched_1"},
@@ -167,7 +168,7 @@ class TestWrites:
         )
 
         def phases(request: Request) -> tuple[int, dict[str, Any]]:
-            http.state["sub"] = subscription_json(schedule=schedule_json(3))  # type: ignore[attr-defined]
+            http.state["sub"] = with_schedule(http, 3)  # type: ignore[attr-defined]
             return 200, schedule_json(3)
 
         http.routes["POST /v1/subscription_schedules/sub_sched_1"] = phases
@@ -186,7 +187,7 @@ class TestWrites:
     def test_asking_for_the_seats_in_force_releases_the_schedule(
         self, http: RecordingHTTPClient
     ) -> None:
-        http.state["sub"] = subscription_json(schedule=schedule_json(3))  # type: ignore[attr-defined]
+        http.state["sub"] = with_schedule(http, 3)  # type: ignore[attr-defined]
 
         def release(request: Request) -> tuple[int, dict[str, Any]]:
             http.state["sub"] = subscription_json()  # type: ignore[attr-defined]

@@ -227,7 +227,10 @@ class ProviderHarness:
     """A provider under test and the levers a test needs that the port does not offer.
 
     ``complete_checkout`` pays a checkout as its user would and returns the
-    subscription's reference; ``advance`` moves the provider's time forward;
+    subscription's reference. A test double without hosted checkout gives
+    ``subscribe`` instead: it creates the subscription a paid checkout would
+    (customer, plan, interval, seats, workspace) and returns its reference.
+    ``advance`` moves the provider's time forward;
     ``take_webhooks`` returns the signed webhooks sent since the last call.
     ``gaps`` names contract tests the provider's test double cannot serve,
     with the reason, so they are skipped with that reason.
@@ -239,6 +242,7 @@ class ProviderHarness:
     advance: Callable[[timedelta], None]
     fail_next_payment: Callable[[], None]
     take_webhooks: Callable[[], list[tuple[bytes, Mapping[str, str]]]]
+    subscribe: Callable[[CheckoutRequest], str] | None = None
     unit_amount: Money = attrs.field(factory=lambda: Money(1200, "EUR"))
     plan: str = "business"
     gaps: Mapping[str, str] = attrs.field(factory=dict)
@@ -269,8 +273,27 @@ class PaymentProviderContract:
             success_url="https://host.example/ok",
             cancel_url="https://host.example/cancel",
         )
+        if h.subscribe is not None:
+            return h.subscribe(request)
         checkout = h.provider.create_checkout(request, idempotency_key="test:ws_1:checkout")
         return h.complete_checkout(checkout.id)
+
+    def test_a_checkout_opens_a_payment_page(self, harness: ProviderHarness) -> None:
+        """Rule R6: upgrading starts at the provider's hosted payment page."""
+        request = CheckoutRequest(
+            workspace_id="ws_1",
+            customer_ref=self._customer(harness),
+            plan=harness.plan,
+            interval=Interval.MONTH,
+            seats=2,
+            unit_amount=harness.unit_amount,
+            success_url="https://host.example/ok",
+            cancel_url="https://host.example/cancel",
+        )
+        checkout = harness.provider.create_checkout(request, idempotency_key="test:checkout")
+        assert checkout.id
+        assert checkout.url is not None
+        assert checkout.url.startswith("https://")
 
     def test_a_customer_write_is_idempotent(self, harness: ProviderHarness) -> None:
         assert self._customer(harness) == self._customer(harness)

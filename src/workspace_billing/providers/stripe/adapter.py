@@ -386,11 +386,19 @@ class StripeProvider:
             ) from None
 
     def _retrieve(self, subscription_ref: str) -> dict[str, Any]:
+        """The subscription, with its schedule (if any) in place of the schedule's id.
+
+        The schedule is fetched only when there is one, rather than expanded on
+        every read: most subscriptions have none.
+        """
         with _translated():
-            found = self._client.v1.subscriptions.retrieve(
-                subscription_ref, params={"expand": ["schedule"]}
-            )
-        return found.to_dict()
+            found = self._client.v1.subscriptions.retrieve(subscription_ref).to_dict()
+            schedule = found.get("schedule")
+            if isinstance(schedule, str) and schedule:
+                found["schedule"] = self._client.v1.subscription_schedules.retrieve(
+                    schedule
+                ).to_dict()
+        return found
 
     def _update(
         self, subscription_ref: str, params: SubscriptionUpdateParams, idempotency_key: str
