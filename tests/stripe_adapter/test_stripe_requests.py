@@ -56,6 +56,12 @@ def http_fixture() -> RecordingHTTPClient:
         return 200, state["sub"]
 
     http.routes["POST /v1/subscriptions/sub_1"] = update
+    http.routes["GET /v1/customers/cus_1"] = lambda r: (200, state["customer"])
+    state["customer"] = {
+        "id": "cus_1",
+        "object": "customer",
+        "invoice_settings": {"default_payment_method": "pm_1"},
+    }
     http.state = state  # type: ignore[attr-defined]
     return http
 
@@ -124,7 +130,7 @@ class TestWrites:
         view = provider(http).increase_seats("sub_1", 7, idempotency_key="k2")
         assert view.seats == 7
         (call,) = http.writes()
-        assert (call.path, call.idempotency_key) == ("/v1/subscriptions/sub_1", "k2")
+        assert (call.path, call.idempotency_key) == ("/v1/subscriptions/sub_1", "k2:pm:pm_1")
         assert call.params == {
             "items[0][id]": "si_1",
             "items[0][quantity]": "7",
@@ -142,6 +148,19 @@ class TestWrites:
         assert failed.value.request_id is not None
         assert failed.value.request_id.startswith("req_")
 
+    def test_a_new_card_gives_a_declined_change_a_new_key(self, http: RecordingHTTPClient) -> None:
+        """Stripe replays a 402 for its key: after the card is fixed the retry must be new."""
+        http.routes["POST /v1/subscriptions/sub_1"] = declined
+        stripe_provider = provider(http)
+        for _ in range(2):
+            with pytest.raises(PaymentFailed):
+                stripe_provider.increase_seats("sub_1", 7, idempotency_key="k")
+        http.state["customer"]["invoice_settings"]["default_payment_method"] = "pm_2"  # type: ignore[attr-defined]
+        with pytest.raises(PaymentFailed):
+            stripe_provider.increase_seats("sub_1", 7, idempotency_key="k")
+        keys = [r.idempotency_key for r in http.writes()]
+        assert keys == ["k:pm:pm_1", "k:pm:pm_1", "k:pm:pm_2"]
+
     def test_an_increase_first_releases_a_scheduled_decrease(
         self, http: RecordingHTTPClient
     ) -> None:
@@ -156,7 +175,7 @@ class TestWrites:
             "/v1/subscription_schedules/sub_sched_1/release",
             "k4:release",
         )
-        assert update.idempotency_key == "k4"
+        assert update.idempotency_key == "k4:pm:pm_1"
 
     def test_a_decrease_is_a_schedule_phase_from_the_period_end(
         self, http: RecordingHTTPClient

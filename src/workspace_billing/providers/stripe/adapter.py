@@ -15,7 +15,10 @@ Choices, and why:
   renewal invoice.
 - Every write carries the caller's idempotency key; the key sent is that key
   and the step's name, so one intent that takes two calls never reuses a key
-  with other parameters.
+  with other parameters. Writes that charge also carry the customer's default
+  payment method: Stripe replays a declined request's 402 for its key for a
+  day, so after the customer fixes their card the same change gets a new key
+  and is really tried again, while a retry with the same card stays a replay.
 - The secret key lives in the injected client only; this adapter never
   prints, logs or repeats it.
 """
@@ -255,7 +258,7 @@ class StripeProvider:
                 "proration_behavior": "always_invoice",
                 "payment_behavior": "error_if_incomplete",
             },
-            idempotency_key,
+            self._charging_key(current, idempotency_key),
         )
 
     def schedule_seat_decrease(
@@ -317,7 +320,7 @@ class StripeProvider:
                 "proration_behavior": "always_invoice",
                 "payment_behavior": "error_if_incomplete",
             },
-            idempotency_key,
+            self._charging_key(current, idempotency_key),
         )
 
     def cancel(
@@ -408,6 +411,17 @@ class StripeProvider:
                 subscription_ref, params=params, options={"idempotency_key": idempotency_key}
             )
         return self.fetch_subscription(subscription_ref)
+
+    def _charging_key(self, current: Mapping[str, Any], idempotency_key: str) -> str:
+        """The key of a write that charges: the intent's key and the card it charges."""
+        method = current.get("default_payment_method")
+        if not method:
+            with _translated():
+                customer = self._client.v1.customers.retrieve(str(current["customer"])).to_dict()
+            method = (customer.get("invoice_settings") or {}).get("default_payment_method")
+        if isinstance(method, Mapping):
+            method = method.get("id")
+        return f"{idempotency_key}:pm:{method or 'none'}"
 
     def _release_schedule(self, current: Mapping[str, Any], idempotency_key: str) -> None:
         schedule = current.get("schedule")
