@@ -148,6 +148,17 @@ class TestWrites:
         assert failed.value.request_id is not None
         assert failed.value.request_id.startswith("req_")
 
+    def test_a_declined_increase_keeps_the_scheduled_decrease(
+        self, http: RecordingHTTPClient
+    ) -> None:
+        """Rule R9: PaymentFailed leaves everything as it was, the pending decrease included."""
+        http.state["sub"] = with_schedule(http, 3)  # type: ignore[attr-defined]
+        http.routes["POST /v1/subscriptions/sub_1"] = declined
+        with pytest.raises(PaymentFailed):
+            provider(http).increase_seats("sub_1", 6, idempotency_key="k")
+        assert [w.path for w in http.writes()] == ["/v1/subscriptions/sub_1"]
+        assert provider(http).fetch_subscription("sub_1").pending_seats == 3
+
     def test_a_new_card_gives_a_declined_change_a_new_key(self, http: RecordingHTTPClient) -> None:
         """Stripe replays a 402 for its key: after the card is fixed the retry must be new."""
         http.routes["POST /v1/subscriptions/sub_1"] = declined
@@ -161,7 +172,7 @@ class TestWrites:
         keys = [r.idempotency_key for r in http.writes()]
         assert keys == ["k:pm:pm_1", "k:pm:pm_1", "k:pm:pm_2"]
 
-    def test_an_increase_first_releases_a_scheduled_decrease(
+    def test_an_increase_releases_a_scheduled_decrease_once_paid(
         self, http: RecordingHTTPClient
     ) -> None:
         http.state["sub"] = with_schedule(http, 3)  # type: ignore[attr-defined]
@@ -170,7 +181,7 @@ class TestWrites:
             {"id": "sub_sched_1"},
         )
         provider(http).increase_seats("sub_1", 6, idempotency_key="k4")
-        release, update = http.writes()
+        update, release = http.writes()
         assert (release.path, release.idempotency_key) == (
             "/v1/subscription_schedules/sub_sched_1/release",
             "k4:release",

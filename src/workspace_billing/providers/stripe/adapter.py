@@ -249,9 +249,8 @@ class StripeProvider:
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        self._release_schedule(current, f"{idempotency_key}:release")
         item = _item(current)
-        return self._update(
+        self._update(
             subscription_ref,
             {
                 "items": [{"id": str(item["id"]), "quantity": seats}],
@@ -260,6 +259,10 @@ class StripeProvider:
             },
             self._charging_key(current, idempotency_key),
         )
+        # Paid: the increase replaces a scheduled decrease. Released only now, so a
+        # declined card leaves the decrease scheduled as it was.
+        self._release_schedule(current, f"{idempotency_key}:release")
+        return self.fetch_subscription(subscription_ref)
 
     def schedule_seat_decrease(
         self, subscription_ref: str, seats: int, *, idempotency_key: str
@@ -310,10 +313,9 @@ class StripeProvider:
         idempotency_key: str,
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        self._release_schedule(current, f"{idempotency_key}:release")
         changed: SubscriptionUpdateParamsItem = {"id": str(_item(current)["id"]), "quantity": seats}
         changed[self._price_field] = self._price(plan, interval)
-        return self._update(
+        self._update(
             subscription_ref,
             {
                 "items": [changed],
@@ -322,6 +324,8 @@ class StripeProvider:
             },
             self._charging_key(current, idempotency_key),
         )
+        self._release_schedule(current, f"{idempotency_key}:release")  # only once paid
+        return self.fetch_subscription(subscription_ref)
 
     def cancel(
         self, subscription_ref: str, *, at_period_end: bool, idempotency_key: str
