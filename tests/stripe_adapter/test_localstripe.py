@@ -21,6 +21,7 @@ from conftest import WEBHOOK_SECRET, Receiver
 from workspace_billing import (
     Billing,
     Catalog,
+    CatalogError,
     CheckoutRequest,
     Interval,
     Money,
@@ -119,6 +120,22 @@ class TestStripeProviderContract(PaymentProviderContract):
 
 class TestBillingOnLocalstripe:
     """Billing end to end: the SDK, HTTP, localstripe's webhooks, verified and applied."""
+
+    def test_the_configured_plans_pass_the_start_up_check(
+        self, localstripe: stripe.StripeClient
+    ) -> None:
+        stripe_provider(localstripe).verify(Catalog.default())
+        mispriced = StripeProvider(
+            localstripe,
+            prices=[
+                StripePrice("business", "month", "plan_year"),
+                StripePrice("business", "year", "plan_month"),
+            ],
+            webhook_secret=WEBHOOK_SECRET,
+            price_field="plan",
+        )
+        with pytest.raises(CatalogError, match="bills every year, not every month"):
+            mispriced.verify(Catalog.default())
 
     def test_a_paid_subscription_reaches_the_workspace_by_webhook(
         self, localstripe: stripe.StripeClient, receiver: Receiver
