@@ -40,7 +40,13 @@ from .errors import (
 )
 from .events import Event, EventType
 from .money import Money
-from .overview import PricePreview, RenewalReport, SubscriptionOverview, WebhookResult
+from .overview import (
+    PricePreview,
+    ReconcileReport,
+    RenewalReport,
+    SubscriptionOverview,
+    WebhookResult,
+)
 from .ports import (
     Checkout,
     CheckoutRequest,
@@ -97,6 +103,7 @@ __all__ = [
     "ProviderSubscription",
     "Quote",
     "QuoteRequest",
+    "ReconcileReport",
     "RenewalPreview",
     "RenewalReport",
     "Role",

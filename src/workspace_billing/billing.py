@@ -32,7 +32,13 @@ from .errors import (
 from .events import Event, EventType
 from .mirror import apply_view
 from .money import Money
-from .overview import PricePreview, RenewalReport, SubscriptionOverview, WebhookResult
+from .overview import (
+    PricePreview,
+    ReconcileReport,
+    RenewalReport,
+    SubscriptionOverview,
+    WebhookResult,
+)
 from .permissions import require_manager
 from .ports import (
     Checkout,
@@ -535,44 +541,99 @@ class Billing:
 
     # ------------------------------------------------------ renewals & webhooks
 
-    def run_renewals(self, *, batch_size: int = 100) -> RenewalReport:
+    def run_renewals(self, *, batch_size: int = 500) -> RenewalReport:
         """Apply every boundary due by now: trial ends, renewals, ends of grace (R11, R12).
 
-        Safe to run as often as you like: a boundary is applied once per period,
-        and a second run finds nothing to do. A workspace that fails is logged,
-        reported and retried by the next run; it does not stop the others.
+        The due workspaces are claimed in batches, in ``(due_at, id)`` order. The
+        boundaries the library owns (trial ends, negotiated plans, ends of grace)
+        are decided for the whole batch and written in one transaction with a
+        few set-based statements; provider-managed renewals are then fetched
+        from the provider, one workspace at a time, outside any lock. On
+        PostgreSQL a batch skips rows another worker holds, so several workers
+        share the sweep.
+
+        Safe to run as often as you like, and to kill: a batch commits whole or
+        not at all, a boundary is applied once per period, and a second run
+        finds nothing to do. A workspace that fails is logged, reported and
+        retried by the next run; it does not stop the others.
         """
         if batch_size < 1:
             raise InvalidRequest("batch_size must be at least 1")
         now = self._clock.now()
-        seen: set[str] = set()
-        changed = deactivated = 0
-        waiting: list[str] = []
-        failed: list[tuple[str, str]] = []
+        after: tuple[datetime, str] | None = None
+        report = _Tally()
         while True:
-            with self._store.unit_of_work(read_only=True) as uow:
-                due = [
-                    i for i in uow.due_workspace_ids(now, batch_size + len(seen)) if i not in seen
+            with self._store.unit_of_work() as uow:
+                batch = uow.claim_due(now, batch_size, after=after)
+                if not batch:
+                    break
+                last_due = batch[-1].due_at
+                assert last_due is not None
+                after = (last_due, batch[-1].id)
+                remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
+                local = [ws for ws in batch if not ws.subscription.is_provider_managed]
+                members = uow.members_of([ws.id for ws in local])
+                decided = [
+                    (ws, change)
+                    for ws in local
+                    if (change := local_boundary(ws, members[ws.id], now, self.catalog))
                 ]
-            if not due:
-                break
-            for ws_id in due:
-                seen.add(ws_id)
+                self._save_many(uow, decided)
+            report.examined += len(batch)
+            for _, change in decided:
+                report.count(change)
+            for ws_id in remote:
                 try:
                     outcome = self._settle_boundary(ws_id, now)
                 except BillingError as e:
                     log.warning("renewal of %s failed: %s", ws_id, e)
-                    failed.append((ws_id, e.code))
+                    report.failed.append((ws_id, e.code))
                     continue
                 if outcome is None:
-                    waiting.append(ws_id)
+                    report.waiting.append(ws_id)
+                else:
+                    report.count(outcome)
+        return report.freeze()
+
+    def due_renewals(self, *, limit: int = 1000) -> list[tuple[Workspace, RenewalPreview]]:
+        """The workspaces whose boundary is due now and what applying it would do,
+        changing nothing: a dry run of ``run_renewals`` (names who would go)."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            due = [ws for ws_id in uow.due_workspace_ids(self._clock.now(), limit)
+                   if (ws := uow.get_workspace(ws_id)) is not None]  # fmt: skip
+            members = uow.members_of([ws.id for ws in due])
+        return [(ws, preview(ws, members[ws.id], self.catalog)) for ws in due]
+
+    def reconcile(self, *, page_size: int = 100) -> ReconcileReport:
+        """Compare every provider-managed workspace with the provider's view and repair
+        drift (a lost webhook, a change made in the provider's dashboard).
+
+        Repairs go through the same code path as webhooks, so a repair is what
+        the missing webhook would have done. Run it daily; it is idempotent.
+        """
+        if page_size < 1:
+            raise InvalidRequest("page_size must be at least 1")
+        after: str | None = None
+        examined = 0
+        repaired: list[tuple[str, tuple[EventType, ...]]] = []
+        failed: list[tuple[str, str]] = []
+        while True:
+            with self._store.unit_of_work(read_only=True) as uow:
+                page = uow.subscribed_workspace_ids(after=after, limit=page_size)
+            if not page:
+                break
+            after = page[-1]
+            for ws_id in page:
+                examined += 1
+                try:
+                    change = self._resync(ws_id)
+                except BillingError as e:
+                    log.warning("reconciling %s failed: %s", ws_id, e)
+                    failed.append((ws_id, e.code))
                     continue
-                if outcome.events:
-                    changed += 1
-                deactivated += sum(
-                    1 for e in outcome.events if e.type is EventType.MEMBER_DEACTIVATED
-                )
-        return RenewalReport(len(seen), changed, deactivated, tuple(waiting), tuple(failed))
+                if change is not None and change.events:
+                    repaired.append((ws_id, tuple(e.type for e in change.events)))
+        return ReconcileReport(examined, tuple(repaired), tuple(failed))
 
     def handle_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookResult:
         """Verify and apply a provider webhook (R14).
@@ -706,6 +767,32 @@ class Billing:
             workspace_id,
             lambda ws, members: apply_view(ws, members, view, now, self.catalog, actor),
         )
+
+    def _resync(self, workspace_id: str) -> Change | None:
+        ref = self.workspace(workspace_id).subscription.subscription_ref
+        if ref is None:
+            return None
+        view = self._provider.fetch_subscription(ref)
+        now = self._clock.now()
+        return self._boundary_tx(
+            workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
+        )
+
+    def _save_many(self, uow: UnitOfWork, decided: list[tuple[Workspace, Change]]) -> None:
+        """Write a batch of decisions with one statement per kind of row."""
+        if not decided:
+            return
+        uow.save_workspaces(
+            [
+                attrs.evolve(
+                    change.workspace,
+                    due_at=change.workspace.subscription.next_boundary(self.catalog),
+                )
+                for _, change in decided
+            ]
+        )
+        uow.save_members([m for _, change in decided for m in change.members])
+        uow.append_events([e for _, change in decided for e in change.events])
 
     def _settle_boundary(self, workspace_id: str, now: datetime) -> Change | None:
         """Apply one due boundary; None when it waits on the provider."""
@@ -887,6 +974,25 @@ class Billing:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+@attrs.define
+class _Tally:
+    examined: int = 0
+    changed: int = 0
+    deactivated: int = 0
+    waiting: list[str] = attrs.Factory(list)
+    failed: list[tuple[str, str]] = attrs.Factory(list)
+
+    def count(self, change: Change) -> None:
+        if change.events:
+            self.changed += 1
+        self.deactivated += sum(1 for e in change.events if e.type is EventType.MEMBER_DEACTIVATED)
+
+    def freeze(self) -> RenewalReport:
+        return RenewalReport(
+            self.examined, self.changed, self.deactivated, tuple(self.waiting), tuple(self.failed)
+        )
 
 
 def _get(uow: UnitOfWork, workspace_id: str, *, for_update: bool = False) -> Workspace:

@@ -7,11 +7,18 @@ from datetime import datetime
 import attrs
 
 from .catalog import Entitlements, Interval
+from .events import EventType
 from .money import Money
 from .renewal import RenewalPreview
 from .subscription import SubscriptionStatus
 
-__all__ = ["PricePreview", "RenewalReport", "SubscriptionOverview", "WebhookResult"]
+__all__ = [
+    "PricePreview",
+    "ReconcileReport",
+    "RenewalReport",
+    "SubscriptionOverview",
+    "WebhookResult",
+]
 
 
 @attrs.frozen
@@ -69,6 +76,17 @@ class RenewalReport:
     deactivated: int = 0
     waiting: tuple[str, ...] = ()
     """Due workspaces whose provider has not renewed yet; the next run looks again."""
+    failed: tuple[tuple[str, str], ...] = ()
+    """(workspace id, error code) of workspaces left for the next run."""
+
+
+@attrs.frozen
+class ReconcileReport:
+    """What one ``reconcile`` did."""
+
+    examined: int = 0
+    repaired: tuple[tuple[str, tuple[EventType, ...]], ...] = ()
+    """(workspace id, the events the repair recorded) for each workspace that drifted."""
     failed: tuple[tuple[str, str], ...] = ()
     """(workspace id, error code) of workspaces left for the next run."""
 

@@ -113,6 +113,36 @@ class UnitOfWork(Protocol):
         or before ``now``, soonest first."""
         ...
 
+    def claim_due(
+        self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Workspace]:
+        """Lock and return up to ``limit`` due workspaces, in ``(due_at, id)`` order
+        after the key ``after``, for the renewal sweep.
+
+        Rows another transaction holds are skipped, not waited for (``FOR UPDATE
+        SKIP LOCKED`` on PostgreSQL), so several workers split the due set.
+        """
+        ...
+
+    def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
+        """The members of several workspaces in one read, each list in the order of
+        ``members``; a workspace without members maps to an empty list."""
+        ...
+
+    def save_workspaces(self, workspaces: Sequence[Workspace]) -> list[Workspace]:
+        """``save_workspace`` for many at once (one statement on SQL); ``Conflict``
+        if any version is stale, and then nothing is saved."""
+        ...
+
+    def save_members(self, members: Sequence[Member]) -> None:
+        """``save_member`` for many at once."""
+        ...
+
+    def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
+        """Workspaces that follow a provider subscription on a paid plan, by id,
+        after the id ``after``: the pages of the reconcile job."""
+        ...
+
 
 class Store(Protocol):
     """Where workspaces, members, trials, webhook ids and events live."""

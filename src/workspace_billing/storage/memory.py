@@ -176,7 +176,47 @@ class _MemoryUnitOfWork:
         return every[max(cursor, 0) : max(cursor, 0) + limit]
 
     def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
+        return [ws.id for ws in self._due(now, limit, None)]
+
+    def _due(
+        self, now: datetime, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Workspace]:
         every = {**self._base.workspaces, **self._workspaces}
-        due = [ws for ws in every.values() if ws.due_at is not None and ws.due_at <= now]
+        due = [
+            ws
+            for ws in every.values()
+            if ws.due_at is not None
+            and ws.due_at <= now
+            and (after is None or (ws.due_at, ws.id) > after)
+        ]
         due.sort(key=lambda ws: (ws.due_at, ws.id))
-        return [ws.id for ws in due[:limit]]
+        return due[:limit]
+
+    def claim_due(
+        self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Workspace]:
+        self._write()  # the store's one lock is held: nothing else to skip
+        return self._due(now, limit, after)
+
+    def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
+        return {ws_id: self.members(ws_id) for ws_id in workspace_ids}
+
+    def save_workspaces(self, workspaces: Sequence[Workspace]) -> list[Workspace]:
+        for ws in workspaces:
+            stored = self.get_workspace(ws.id)
+            if stored is None or stored.version != ws.version:
+                raise Conflict(f"workspace {ws.id!r} changed since it was read, or is gone")
+        return [self.save_workspace(ws) for ws in workspaces]
+
+    def save_members(self, members: Sequence[Member]) -> None:
+        for member in members:
+            self.save_member(member)
+
+    def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
+        every = {**self._base.workspaces, **self._workspaces}
+        ids = sorted(
+            ws.id
+            for ws in every.values()
+            if ws.subscription.is_provider_managed and (after is None or ws.id > after)
+        )
+        return ids[:limit]

@@ -349,6 +349,84 @@ class _SQLUnitOfWork:
         )
         return list(self._conn.execute(query).scalars())
 
+    def claim_due(
+        self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Workspace]:
+        self._write()
+        query = sa.select(workspaces).where(
+            workspaces.c.due_at.is_not(None), workspaces.c.due_at <= now
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(workspaces.c.due_at, workspaces.c.id) > sa.tuple_(*after))
+        query = query.order_by(workspaces.c.due_at, workspaces.c.id).limit(limit)
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [_workspace(row) for row in self._conn.execute(query).mappings()]
+
+    def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
+        found: dict[str, list[Member]] = {ws_id: [] for ws_id in workspace_ids}
+        if not workspace_ids:
+            return found
+        query = (
+            sa.select(members)
+            .where(members.c.workspace_id.in_(list(workspace_ids)))
+            .order_by(members.c.workspace_id, members.c.added_at, members.c.seq, members.c.user)
+        )
+        for row in self._conn.execute(query).mappings():
+            found[row["workspace_id"]].append(_member(row))
+        return found
+
+    def save_workspaces(self, many: Sequence[Workspace]) -> list[Workspace]:
+        self._write()
+        if not many:
+            return []
+        saved = [attrs.evolve(ws, version=ws.version + 1) for ws in many]
+        rows = [
+            {**_workspace_row(new), "b_id": old.id, "b_version": old.version}
+            for old, new in zip(many, saved, strict=True)
+        ]
+        statement = (
+            sa.update(workspaces)
+            .where(
+                workspaces.c.id == sa.bindparam("b_id"),
+                workspaces.c.version == sa.bindparam("b_version"),
+            )
+            .values({c.name: sa.bindparam(c.name) for c in workspaces.columns})
+        )
+        done = self._conn.execute(statement, rows)
+        if done.rowcount != len(many):
+            raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
+        return saved
+
+    def save_members(self, many: Sequence[Member]) -> None:
+        self._write()
+        if not many:
+            return
+        statement = (
+            sa.update(members)
+            .where(
+                members.c.workspace_id == sa.bindparam("b_workspace_id"),
+                members.c.user == sa.bindparam("b_user"),
+            )
+            .values({c.name: sa.bindparam(c.name) for c in members.columns})
+        )
+        rows = [
+            {**_member_row(m), "b_workspace_id": m.workspace_id, "b_user": m.user} for m in many
+        ]
+        done = self._conn.execute(statement, rows)
+        if done.rowcount != len(many):  # some are new: fall back to one upsert each
+            for member in many:
+                self.save_member(member)
+
+    def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
+        query = sa.select(workspaces.c.id).where(
+            workspaces.c.subscription_ref.is_not(None),
+            workspaces.c.status.in_(["active", "past_due"]),
+        )
+        if after is not None:
+            query = query.where(workspaces.c.id > after)
+        return list(self._conn.execute(query.order_by(workspaces.c.id).limit(limit)).scalars())
+
     def snapshot(self) -> StoreSnapshot:
         conn = self._conn
         return StoreSnapshot(

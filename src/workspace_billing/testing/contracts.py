@@ -186,6 +186,70 @@ class StoreContract:
             assert uow.due_workspace_ids(now, 10) == ["ws_soon", "ws_late"]
             assert uow.due_workspace_ids(now, 1) == ["ws_soon"]
 
+    def test_due_workspaces_are_claimed_in_key_order_after_a_key(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            for n in range(5):
+                uow.add_workspace(_workspace(f"ws_{n}", due_at=_T0 + timedelta(hours=n % 2)))
+            uow.add_workspace(_workspace("ws_future", due_at=_T0 + timedelta(days=9)))
+        now = _T0 + timedelta(days=1)
+        with store.unit_of_work() as uow:
+            first = uow.claim_due(now, 3)
+            assert [w.id for w in first] == ["ws_0", "ws_2", "ws_4"]
+            last = first[-1]
+            assert last.due_at is not None
+            rest = uow.claim_due(now, 10, after=(last.due_at, last.id))
+            assert [w.id for w in rest] == ["ws_1", "ws_3"]
+
+    def test_members_of_many_workspaces_are_read_at_once(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace("ws_1"))
+            uow.add_workspace(_workspace("ws_2"))
+            uow.save_members([_member("bob", 2, "ws_1"), _member("amy", 3, "ws_1")])
+        with store.unit_of_work() as uow:
+            found = uow.members_of(["ws_1", "ws_2", "ws_none"])
+        assert {k: [m.user for m in v] for k, v in found.items()} == {
+            "ws_1": ["bob", "amy"],
+            "ws_2": [],
+            "ws_none": [],
+        }
+
+    def test_workspaces_and_members_are_saved_in_bulk(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace("ws_1"))
+            uow.add_workspace(_workspace("ws_2"))
+            uow.save_member(_member("bob", 2, "ws_1"))
+        with store.unit_of_work() as uow:
+            loaded = [uow.get_workspace(i, for_update=True) for i in ("ws_1", "ws_2")]
+            saved = uow.save_workspaces([attrs.evolve(w, member_seq=7) for w in loaded if w])
+            bob = uow.members("ws_1")[0]
+            uow.save_members([attrs.evolve(bob, status=MemberStatus.DEACTIVATED)])
+        assert [(w.member_seq, w.version) for w in saved] == [(7, 1), (7, 1)]
+        snapshot = store.snapshot()
+        assert [w.version for w in snapshot.workspaces] == [1, 1]
+        assert snapshot.members[0].status is MemberStatus.DEACTIVATED
+
+    def test_a_bulk_save_with_one_stale_version_saves_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace("ws_1"))
+            uow.add_workspace(_workspace("ws_2"))
+        before = store.snapshot()
+        stale = attrs.evolve(_workspace("ws_2"), version=5, name="stale")
+        with pytest.raises(Conflict), store.unit_of_work() as uow:
+            uow.save_workspaces([attrs.evolve(_workspace("ws_1"), name="new"), stale])
+        assert store.snapshot() == before
+
+    def test_subscribed_workspaces_are_paged_by_id(self, store: Store) -> None:
+        paid = Subscription(
+            plan="business", status=SubscriptionStatus.ACTIVE, seats=3, subscription_ref="sub"
+        )
+        with store.unit_of_work() as uow:
+            for ws_id in ("ws_c", "ws_a", "ws_b"):
+                uow.add_workspace(attrs.evolve(_workspace(ws_id), subscription=paid))
+            uow.add_workspace(_workspace("ws_free"))
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.subscribed_workspace_ids(after=None, limit=2) == ["ws_a", "ws_b"]
+            assert uow.subscribed_workspace_ids(after="ws_b", limit=2) == ["ws_c"]
+
     def test_a_workspace_is_found_by_its_provider_subscription(self, store: Store) -> None:
         ws = _workspace()
         ws = attrs.evolve(ws, subscription=attrs.evolve(ws.subscription, subscription_ref="sub_9"))
