@@ -541,7 +541,12 @@ class Billing:
 
     # ------------------------------------------------------ renewals & webhooks
 
-    def run_renewals(self, *, batch_size: int = 500) -> RenewalReport:
+    def run_renewals(
+        self,
+        *,
+        batch_size: int = 500,
+        progress: Callable[[RenewalReport], object] | None = None,
+    ) -> RenewalReport:
         """Apply every boundary due by now: trial ends, renewals, ends of grace (R11, R12).
 
         The due workspaces are claimed in batches, in ``(due_at, id)`` order. The
@@ -555,7 +560,8 @@ class Billing:
         Safe to run as often as you like, and to kill: a batch commits whole or
         not at all, a boundary is applied once per period, and a second run
         finds nothing to do. A workspace that fails is logged, reported and
-        retried by the next run; it does not stop the others.
+        retried by the next run; it does not stop the others. ``progress`` is
+        called with the report so far after each batch.
         """
         if batch_size < 1:
             raise InvalidRequest("batch_size must be at least 1")
@@ -593,6 +599,8 @@ class Billing:
                     report.waiting.append(ws_id)
                 else:
                     report.count(outcome)
+            if progress is not None:
+                progress(report.freeze())
         return report.freeze()
 
     def due_renewals(self, *, limit: int = 1000) -> list[tuple[Workspace, RenewalPreview]]:
