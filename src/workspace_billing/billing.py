@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -578,7 +578,7 @@ class Billing:
                 after = (last_due, batch[-1].id)
                 remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
                 local = [ws for ws in batch if not ws.subscription.is_provider_managed]
-                members = uow.members_of([ws.id for ws in local])
+                members = self._members_at_risk(uow, local)
                 decided = [
                     (ws, change)
                     for ws in local
@@ -785,6 +785,17 @@ class Billing:
         return self._boundary_tx(
             workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
         )
+
+    def _members_at_risk(
+        self, uow: UnitOfWork, batch: Sequence[Workspace]
+    ) -> dict[str, list[Member]]:
+        """Members of the workspaces whose boundary leaves fewer seats than active
+        members (R11 needs them); an empty list for the others, which lose nobody."""
+        counts = uow.active_member_counts([ws.id for ws in batch])
+        short = [ws.id for ws in batch if preview(ws, [], self.catalog).seats < counts[ws.id]]
+        members: dict[str, list[Member]] = {ws_id: [] for ws_id in counts}
+        members.update(uow.members_of(short))
+        return members
 
     def _save_many(self, uow: UnitOfWork, decided: list[tuple[Workspace, Change]]) -> None:
         """Write a batch of decisions with one statement per kind of row."""

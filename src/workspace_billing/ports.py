@@ -129,6 +129,11 @@ class UnitOfWork(Protocol):
         ``members``; a workspace without members maps to an empty list."""
         ...
 
+    def active_member_counts(self, workspace_ids: Sequence[str]) -> dict[str, int]:
+        """How many active members each workspace has (0 for none), in one read: the
+        sweep loads members only where a boundary leaves fewer seats than that."""
+        ...
+
     def save_workspaces(self, workspaces: Sequence[Workspace]) -> list[Workspace]:
         """``save_workspace`` for many at once (one statement on SQL); ``Conflict``
         if any version is stale, and then nothing is saved."""

@@ -201,6 +201,11 @@ class _MemoryUnitOfWork:
     def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
         return {ws_id: self.members(ws_id) for ws_id in workspace_ids}
 
+    def active_member_counts(self, workspace_ids: Sequence[str]) -> dict[str, int]:
+        return {
+            ws_id: sum(1 for m in self.members(ws_id) if m.is_active) for ws_id in workspace_ids
+        }
+
     def save_workspaces(self, workspaces: Sequence[Workspace]) -> list[Workspace]:
         for ws in workspaces:
             stored = self.get_workspace(ws.id)

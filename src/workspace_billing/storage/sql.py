@@ -376,6 +376,21 @@ class _SQLUnitOfWork:
             found[row["workspace_id"]].append(_member(row))
         return found
 
+    def active_member_counts(self, workspace_ids: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(workspace_ids, 0)
+        if not workspace_ids:
+            return counts
+        query = (
+            sa.select(members.c.workspace_id, sa.func.count())
+            .where(
+                members.c.workspace_id.in_(list(workspace_ids)),
+                members.c.status == MemberStatus.ACTIVE.value,
+            )
+            .group_by(members.c.workspace_id)
+        )
+        counts.update({row[0]: int(row[1]) for row in self._conn.execute(query)})
+        return counts
+
     def save_workspaces(self, many: Sequence[Workspace]) -> list[Workspace]:
         self._write()
         if not many:

@@ -213,6 +213,15 @@ class StoreContract:
             "ws_none": [],
         }
 
+    def test_active_members_are_counted_per_workspace(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_workspace("ws_1"))
+            uow.save_members([_member("bob", 2, "ws_1"), _member("amy", 3, "ws_1")])
+            gone = attrs.evolve(_member("cy", 4, "ws_1"), status=MemberStatus.DEACTIVATED)
+            uow.save_member(gone)
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.active_member_counts(["ws_1", "ws_none"]) == {"ws_1": 2, "ws_none": 0}
+
     def test_workspaces_and_members_are_saved_in_bulk(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             uow.add_workspace(_workspace("ws_1"))

@@ -1,0 +1,146 @@
+"""Shared pieces of the benchmarks: fixture databases built with bulk inserts, timing,
+peak memory. Benchmarks print figures and ratios; they assert nothing about time."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from workspace_billing import Billing, Catalog  # noqa: E402
+from workspace_billing.storage.schema import members, metadata, workspaces  # noqa: E402
+from workspace_billing.storage.sql import SQLStore  # noqa: E402
+from workspace_billing.testing import FakeClock, FakePaymentProvider  # noqa: E402
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+RENEWS = datetime(2026, 2, 1, tzinfo=UTC)
+SWEEP_AT = RENEWS + timedelta(hours=1)
+POSTGRES_ENV = "WORKSPACE_BILLING_BENCH_POSTGRES_URL"
+
+
+def database_url(kind: str, folder: Path, name: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / (name + '.db')}"
+    url = os.environ.get(POSTGRES_ENV, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    return url
+
+
+def fresh_schema(url: str) -> SQLStore:
+    store = SQLStore.from_url(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+    engine.dispose()
+    store.create_schema()
+    return store
+
+
+def billing_on(store: SQLStore, at: datetime = SWEEP_AT) -> Billing:
+    clock = FakeClock(at)
+    return Billing(
+        catalog=Catalog.default(), store=store, provider=FakePaymentProvider(clock=clock), clock=clock
+    )
+
+
+def generate_renewals(url: str, n_workspaces: int, members_per: int, shrink_every: int = 10) -> int:
+    """Negotiated (sales-managed) workspaces whose period ended, ``members_per`` active
+    members each (owner included); one in ``shrink_every`` has a decrease scheduled to
+    fewer seats than its active members. Returns the members deactivated by R11."""
+    engine = sa.create_engine(url)
+    expected = 0
+    ws_rows: list[dict[str, Any]] = []
+    member_rows: list[dict[str, Any]] = []
+    for n in range(n_workspaces):
+        ws_id = f"ws_{n:07d}"
+        pending = None
+        if n % shrink_every == 0:
+            pending = max(members_per // 2, 1)
+            expected += members_per - pending
+        ws_rows.append(
+            {
+                "id": ws_id, "name": f"W{n}", "owner": f"o{n}", "created_at": START,
+                "member_seq": members_per, "version": 0, "due_at": RENEWS,
+                "plan": "enterprise", "status": "active", "seats": members_per,
+                "interval": "month", "pending_seats": pending, "trial_ends_at": None,
+                "period_start": START, "period_end": RENEWS, "anchor": START,
+                "cancel_at_period_end": False, "past_due_since": None,
+                "unit_amount": 900, "unit_currency": "EUR", "customer_ref": None,
+                "subscription_ref": None,
+            }
+        )  # fmt: skip
+        for m in range(members_per):
+            at = START + timedelta(seconds=m)
+            member_rows.append(
+                {
+                    "workspace_id": ws_id, "user": f"o{n}" if m == 0 else f"u{n}-{m}",
+                    "role": "owner" if m == 0 else "member", "status": "active",
+                    "added_at": at, "active_since": at, "seq": m + 1, "deactivated_at": None,
+                }
+            )  # fmt: skip
+        if len(member_rows) >= 50_000:
+            _flush(engine, ws_rows, member_rows)
+    _flush(engine, ws_rows, member_rows)
+    engine.dispose()
+    return expected
+
+
+def _flush(engine: sa.Engine, ws_rows: list[dict[str, Any]], member_rows: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        if ws_rows:
+            conn.execute(sa.insert(workspaces), ws_rows)
+        if member_rows:
+            conn.execute(sa.insert(members), member_rows)
+    ws_rows.clear()
+    member_rows.clear()
+
+
+BASELINE_SQL = """
+UPDATE wb_members SET status = 'deactivated', deactivated_at = :now
+WHERE (workspace_id, "user") IN (
+    SELECT workspace_id, "user" FROM (
+        SELECT m.workspace_id, m."user",
+               ROW_NUMBER() OVER (PARTITION BY m.workspace_id
+                                  ORDER BY m.active_since DESC, m.seq DESC) AS newest,
+               a.active - COALESCE(w.pending_seats, w.seats) AS excess
+        FROM wb_members m
+        JOIN wb_workspaces w ON w.id = m.workspace_id
+        JOIN (SELECT workspace_id, count(*) AS active FROM wb_members
+              WHERE status = 'active' GROUP BY workspace_id) a ON a.workspace_id = m.workspace_id
+        WHERE m.status = 'active' AND m.role <> 'owner' AND w.due_at <= :now
+    ) ranked
+    WHERE newest <= excess
+)
+"""
+
+
+def deactivated_set(url: str) -> set[tuple[str, str]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(members.c.workspace_id, members.c.user).where(members.c.status == "deactivated")
+        ).all()
+    engine.dispose()
+    return {(r[0], r[1]) for r in rows}
+
+
+@contextmanager
+def timed() -> Iterator[Callable[[], float]]:
+    start = time.perf_counter()
+    elapsed = [0.0]
+    yield lambda: elapsed[0]
+    elapsed[0] = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
