@@ -57,8 +57,10 @@ def main() -> None:
     build = time.perf_counter()
     expected = generate_renewals(url, n_ws, args.per_workspace)
     build = time.perf_counter() - build
-    print(f"{args.db}: {n_ws:,} workspaces, {args.members:,} members "
-          f"(built in {build:.1f} s); {expected:,} deactivations expected")  # fmt: skip
+    print(
+        f"{args.db}: {n_ws:,} workspaces, {args.members:,} members "
+        f"(built in {build:.1f} s); {expected:,} deactivations expected"
+    )
 
     if args.workers == 1:
         start = time.perf_counter()
@@ -83,16 +85,21 @@ def main() -> None:
     engine = sa.create_engine(url)
     start = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(sa.text(BASELINE_SQL), {"now": SWEEP_AT.replace(tzinfo=None) if args.db == "sqlite" else SWEEP_AT})
+        conn.execute(
+            sa.text(BASELINE_SQL),
+            {"now": SWEEP_AT.replace(tzinfo=None) if args.db == "sqlite" else SWEEP_AT},
+        )
     baseline = time.perf_counter() - start
     engine.dispose()
     assert deactivated_set(url) == library, "the baseline and the sweep disagree"
 
-    print(f"  sweep ({args.workers} worker{'s' if args.workers > 1 else ''}): {sweep:.2f} s "
-          f"({n_ws / sweep:,.0f} workspaces/s, {args.members / sweep:,.0f} members/s)")
+    print(
+        f"  sweep ({args.workers} worker{'s' if args.workers > 1 else ''}): {sweep:.2f} s "
+        f"({n_ws / sweep:,.0f} workspaces/s, {args.members / sweep:,.0f} members/s)"
+    )
     print(f"  baseline statement: {baseline:.2f} s (same {len(library):,} deactivations)")
     print(f"  ratio sweep/baseline: {sweep / baseline:.2f}x")
-    print(f"  peak RSS: {peak_rss_mb():.0f} MB")  # fmt: skip
+    print(f"  peak RSS: {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

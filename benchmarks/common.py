@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from workspace_billing import Billing, Catalog  # noqa: E402
-from workspace_billing.storage.schema import members, metadata, workspaces  # noqa: E402
-from workspace_billing.storage.sql import SQLStore  # noqa: E402
-from workspace_billing.testing import FakeClock, FakePaymentProvider  # noqa: E402
+from workspace_billing import Billing, Catalog
+from workspace_billing.storage.schema import members, metadata, workspaces
+from workspace_billing.storage.sql import SQLStore
+from workspace_billing.testing import FakeClock, FakePaymentProvider
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 RENEWS = datetime(2026, 2, 1, tzinfo=UTC)
@@ -48,7 +48,10 @@ def fresh_schema(url: str) -> SQLStore:
 def billing_on(store: SQLStore, at: datetime = SWEEP_AT) -> Billing:
     clock = FakeClock(at)
     return Billing(
-        catalog=Catalog.default(), store=store, provider=FakePaymentProvider(clock=clock), clock=clock
+        catalog=Catalog.default(),
+        store=store,
+        provider=FakePaymentProvider(clock=clock),
+        clock=clock,
     )
 
 
@@ -68,25 +71,44 @@ def generate_renewals(url: str, n_workspaces: int, members_per: int, shrink_ever
             expected += members_per - pending
         ws_rows.append(
             {
-                "id": ws_id, "name": f"W{n}", "owner": f"o{n}", "created_at": START,
-                "member_seq": members_per, "version": 0, "due_at": RENEWS,
-                "plan": "enterprise", "status": "active", "seats": members_per,
-                "interval": "month", "pending_seats": pending, "trial_ends_at": None,
-                "period_start": START, "period_end": RENEWS, "anchor": START,
-                "cancel_at_period_end": False, "past_due_since": None,
-                "unit_amount": 900, "unit_currency": "EUR", "customer_ref": None,
+                "id": ws_id,
+                "name": f"W{n}",
+                "owner": f"o{n}",
+                "created_at": START,
+                "member_seq": members_per,
+                "version": 0,
+                "due_at": RENEWS,
+                "plan": "enterprise",
+                "status": "active",
+                "seats": members_per,
+                "interval": "month",
+                "pending_seats": pending,
+                "trial_ends_at": None,
+                "period_start": START,
+                "period_end": RENEWS,
+                "anchor": START,
+                "cancel_at_period_end": False,
+                "past_due_since": None,
+                "unit_amount": 900,
+                "unit_currency": "EUR",
+                "customer_ref": None,
                 "subscription_ref": None,
             }
-        )  # fmt: skip
+        )
         for m in range(members_per):
             at = START + timedelta(seconds=m)
             member_rows.append(
                 {
-                    "workspace_id": ws_id, "user": f"o{n}" if m == 0 else f"u{n}-{m}",
-                    "role": "owner" if m == 0 else "member", "status": "active",
-                    "added_at": at, "active_since": at, "seq": m + 1, "deactivated_at": None,
+                    "workspace_id": ws_id,
+                    "user": f"o{n}" if m == 0 else f"u{n}-{m}",
+                    "role": "owner" if m == 0 else "member",
+                    "status": "active",
+                    "added_at": at,
+                    "active_since": at,
+                    "seq": m + 1,
+                    "deactivated_at": None,
                 }
-            )  # fmt: skip
+            )
         if len(member_rows) >= 50_000:
             _flush(engine, ws_rows, member_rows)
     _flush(engine, ws_rows, member_rows)
@@ -94,7 +116,9 @@ def generate_renewals(url: str, n_workspaces: int, members_per: int, shrink_ever
     return expected
 
 
-def _flush(engine: sa.Engine, ws_rows: list[dict[str, Any]], member_rows: list[dict[str, Any]]) -> None:
+def _flush(
+    engine: sa.Engine, ws_rows: list[dict[str, Any]], member_rows: list[dict[str, Any]]
+) -> None:
     with engine.begin() as conn:
         if ws_rows:
             conn.execute(sa.insert(workspaces), ws_rows)
@@ -127,7 +151,9 @@ def deactivated_set(url: str) -> set[tuple[str, str]]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(members.c.workspace_id, members.c.user).where(members.c.status == "deactivated")
+            sa.select(members.c.workspace_id, members.c.user).where(
+                members.c.status == "deactivated"
+            )
         ).all()
     engine.dispose()
     return {(r[0], r[1]) for r in rows}
