@@ -16,6 +16,7 @@ import argparse
 import multiprocessing
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -62,12 +63,16 @@ def main() -> None:
         f"(built in {build:.1f} s); {expected:,} deactivations expected"
     )
 
+    sweep_peak = 0.0
     if args.workers == 1:
+        tracemalloc.start()
         start = time.perf_counter()
         store = SQLStore.from_url(url)
         report = billing_on(store).run_renewals(batch_size=args.batch_size)
         store.dispose()
         sweep = time.perf_counter() - start
+        sweep_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         examined = report.examined
     else:
         spawn = multiprocessing.get_context("spawn")
@@ -99,7 +104,9 @@ def main() -> None:
     )
     print(f"  baseline statement: {baseline:.2f} s (same {len(library):,} deactivations)")
     print(f"  ratio sweep/baseline: {sweep / baseline:.2f}x")
-    print(f"  peak RSS: {peak_rss_mb():.0f} MB")
+    print(f"  peak RSS: {peak_rss_mb():.0f} MB (whole process, fixture building included)")
+    if sweep_peak:
+        print(f"  sweep's own peak Python memory (tracemalloc): {sweep_peak:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -128,18 +128,24 @@ class TrialTerms:
 
 @attrs.frozen
 class Entitlements:
-    """A snapshot of what a workspace may use now; cheap to query in a hot path."""
+    """A snapshot of what a workspace may use now; cheap to query in a hot path.
+
+    ``has`` is one set lookup: the features granted (flags on, limits unlimited
+    or above zero) are computed once, when the snapshot is made.
+    """
 
     plan: str
     flags: frozenset[str]
     limits: Mapping[str, int | None] = attrs.field(converter=_freeze_features, eq=False)
+    _granted: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        granted = self.flags | {k for k, v in self.limits.items() if v is None or v > 0}
+        object.__setattr__(self, "_granted", frozenset(granted))
 
     def has(self, feature: str) -> bool:
         """True when the flag is on, or the limit is unlimited or above zero."""
-        if feature in self.flags:
-            return True
-        limit = self.limits.get(feature, 0)
-        return limit is None or limit > 0
+        return feature in self._granted
 
     def limit(self, feature: str) -> int | None:
         """The numeric limit (``None`` is unlimited; 0 when the plan lacks it)."""
