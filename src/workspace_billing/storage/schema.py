@@ -69,7 +69,7 @@ workspaces = sa.Table(
     sa.Column("unit_currency", sa.String(3)),
     sa.Column("customer_ref", sa.String(255)),
     sa.Column("subscription_ref", sa.String(255)),
-    sa.Index("wb_workspaces_due_at", "due_at"),
+    sa.Index("wb_workspaces_due", "due_at", "id"),
     sa.Index("wb_workspaces_subscription_ref", "subscription_ref"),
     sa.Index("wb_workspaces_owner", "owner"),
 )
