@@ -83,7 +83,8 @@ def main() -> None:
     with engine.connect() as conn:
         active = conn.execute(
             sa.text(
-                "SELECT count(*) FROM wb_members WHERE workspace_id = 'ws_hot' AND status = 'active'"
+                "SELECT count(*) FROM wb_members"
+                " WHERE workspace_id = 'ws_hot' AND status = 'active'"
             )
         ).scalar_one()
     oversold = max(active - (seats + 1), 0)
