@@ -475,8 +475,7 @@ class Billing:
             )
             return Change(attrs.evolve(ws, member_seq=seq), (member,), (event,))
 
-        self._read_for(workspace_id, actor, add)  # refuse early; apply a due boundary
-        return self._change_member(workspace_id, add, user)
+        return _member_named(self._member_action(workspace_id, add), user)
 
     def remove_member(self, workspace_id: str, *, actor: str, user: str) -> None:
         """Remove a member for good, freeing their seat; the owner cannot be removed."""
@@ -491,8 +490,7 @@ class Billing:
             event = _member_event(EventType.MEMBER_REMOVED, ws, member, actor, now, before=before)
             return Change(ws, events=(event,), removed=(member.user,))
 
-        self._read_for(workspace_id, actor, remove)  # refuse early; apply a due boundary
-        self._change(workspace_id, remove)
+        self._member_action(workspace_id, remove)
 
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
         """Bring back a deactivated member into a free seat; they count as just added (R11)."""
@@ -514,8 +512,7 @@ class Billing:
             )  # fmt: skip
             return Change(attrs.evolve(ws, member_seq=seq), (back,), (event,))
 
-        self._read_for(workspace_id, actor, reactivate)  # refuse early; apply a due boundary
-        return self._change_member(workspace_id, reactivate, user)
+        return _member_named(self._member_action(workspace_id, reactivate), user)
 
     def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
@@ -536,8 +533,7 @@ class Billing:
             )  # fmt: skip
             return Change(ws, (changed,), (event,))
 
-        self._read_for(workspace_id, actor, change)  # refuse early; apply a due boundary
-        return self._change_member(workspace_id, change, user)
+        return _member_named(self._member_action(workspace_id, change), user)
 
     # ------------------------------------------------------ renewals & webhooks
 
@@ -744,15 +740,27 @@ class Billing:
             saved = self._save(uow, ws, decide(ws, uow.members(ws.id)))
             return self._overview(saved, uow.members(ws.id))
 
-    def _change_member(
-        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change], user: str
-    ) -> Member:
-        with self._store.unit_of_work() as uow:
-            ws = _get(uow, workspace_id, for_update=True)
-            self._save(uow, ws, decide(ws, uow.members(ws.id)))
-            member = _find(uow.members(ws.id), user)
-            assert member is not None
-            return member
+    def _member_action(
+        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
+    ) -> list[Member]:
+        """Decide and save a member change in one locked transaction; returns the members.
+
+        ``decide`` checks the actor and the request first, so a refusal rolls back
+        with nothing written. When a boundary fell due and was not applied yet,
+        it is applied first (after the request was found acceptable) and the
+        change is decided again on the new state.
+        """
+        now = self._clock.now()
+        for attempt in range(2):
+            with self._store.unit_of_work() as uow:
+                ws = _get(uow, workspace_id, for_update=True)
+                members = uow.members(ws.id)
+                change = decide(ws, members)
+                if attempt == 1 or ws.due_at is None or ws.due_at > now:
+                    self._save(uow, ws, change)
+                    return _members_after(members, change)
+            self._settle_boundary(workspace_id, now)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
         ws = attrs.evolve(
@@ -1021,6 +1029,20 @@ def _get(uow: UnitOfWork, workspace_id: str, *, for_update: bool = False) -> Wor
     if ws is None:
         raise NotFound(f"no workspace {workspace_id!r}")
     return ws
+
+
+def _members_after(members: list[Member], change: Change) -> list[Member]:
+    after = {m.user: m for m in members}
+    after.update({m.user: m for m in change.members})
+    for user in change.removed:
+        after.pop(user, None)
+    return list(after.values())
+
+
+def _member_named(members: Iterable[Member], user: str) -> Member:
+    member = _find(members, user)
+    assert member is not None
+    return member
 
 
 def _find(members: Iterable[Member], user: str) -> Member | None:
