@@ -347,3 +347,36 @@ def test_postgres_url_variable_is_documented() -> None:
     ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert f"export {POSTGRES_ENV}=" in ci
     assert os.environ.get("CI") != "true" or os.environ.get(POSTGRES_ENV)
+
+
+class TestOutboxOrder:
+    """Rule R16 on PostgreSQL: an outbox reader never skips an event committed late."""
+
+    def test_events_of_a_transaction_still_running_hold_back_later_ones(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        from datetime import UTC, datetime
+
+        from workspace_billing import Event, EventType
+
+        _wipe(postgres_engine)
+        store = SQLStore(postgres_engine)
+
+        def event(subject: str) -> Event:
+            at = datetime(2026, 1, 1, tzinfo=UTC)
+            return Event(EventType.MEMBER_ADDED, "ws_1", at, actor="a", subject=subject)
+
+        def read(after: int = 0) -> list[str]:
+            with store.unit_of_work(read_only=True) as uow:
+                return [e.subject or "" for e in uow.events_after(after, 100)]
+
+        with store.unit_of_work() as slow:
+            slow.append_events([event("first")])
+            with store.unit_of_work() as fast:
+                fast.append_events([event("second")])
+            assert read() == []  # "second" waits for the older, still open transaction
+        assert read() == ["first", "second"]
+        with store.unit_of_work() as later:
+            (recorded,) = later.append_events([event("third")])
+        assert recorded.cursor > max(e.cursor for e in store.snapshot().events[:2])
+        assert read() == ["first", "second", "third"]

@@ -108,7 +108,13 @@ webhook_events = sa.Table(
 events = sa.Table(
     "wb_events",
     metadata,
-    sa.Column("cursor", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    # SQLite numbers rows itself; on PostgreSQL the store sets the cursor (see SQLStore).
+    sa.Column(
+        "cursor",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement="auto",
+    ),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("workspace_id", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),

@@ -46,7 +46,7 @@ from .schema import events, members, metadata, trials, webhook_events, workspace
 __all__ = ["SQLStore", "metadata"]
 
 _BEGIN_OPTION = "workspace_billing_begin"
-_EVENTS_LOCK = 0x5742_4556  # "WBEV": serializes the tail of event-writing transactions
+_TX_BITS = 20  # PostgreSQL event cursors: transaction id << 20 | position in the transaction
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
@@ -323,28 +323,53 @@ class _SQLUnitOfWork:
         if not new:
             return []
         if self._dialect == "postgresql":
-            # Cursors must be handed out in commit order, or an outbox reader could
-            # skip an event committed after a later cursor was read. The lock is
-            # held from here to commit: the short tail of the transaction.
-            self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENTS_LOCK)))
-        # With the writers serialized here (the lock above, SQLite's single writer),
-        # this transaction's events are the next rows: a plain batched insert, then
-        # their cursors, is cheaper than an insert that returns each row.
+            cursors = self._postgres_cursors(len(new))
+            rows = [{**_event_row(e), "cursor": c} for e, c in zip(new, cursors, strict=True)]
+            self._conn.execute(sa.insert(events), rows)
+            return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
+        # SQLite has one writer at a time: this transaction's events are the next
+        # rows, so a plain batched insert, then their cursors, is all it takes.
         last = self._conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0)))
         before = int(last.scalar_one())
         self._conn.execute(sa.insert(events), [_event_row(e) for e in new])
-        cursors = self._conn.execute(
+        found = self._conn.execute(
             sa.select(events.c.cursor)
             .where(events.c.cursor > before)
             .order_by(events.c.cursor)
             .limit(len(new))
         ).scalars()
-        return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
+        return [attrs.evolve(e, cursor=c) for e, c in zip(new, found, strict=True)]
+
+    def _postgres_cursors(self, count: int) -> list[int]:
+        """Cursors that an outbox reader can never skip, without serializing writers.
+
+        A cursor is the writing transaction's id, shifted, plus the event's position
+        in it. ``events_after`` returns only events of transactions older than every
+        transaction still running, so an event that becomes visible later always
+        has a higher cursor than any event already read.
+        """
+        xid = int(
+            self._conn.execute(sa.text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
+        )
+        first, end = xid << _TX_BITS, (xid + 1) << _TX_BITS
+        used = self._conn.execute(  # earlier units of work of one host transaction
+            sa.select(sa.func.max(events.c.cursor)).where(
+                events.c.cursor >= first, events.c.cursor < end
+            )
+        ).scalar_one()
+        start = int(used) if used is not None else first
+        if start + count >= end:
+            raise StoreError(f"at most {(1 << _TX_BITS) - 1} events per transaction")
+        return list(range(start + 1, start + 1 + count))
 
     def events_after(self, cursor: int, limit: int) -> list[Event]:
-        query = (
-            sa.select(events).where(events.c.cursor > cursor).order_by(events.c.cursor).limit(limit)
-        )
+        query = sa.select(events).where(events.c.cursor > cursor)
+        if self._dialect == "postgresql":
+            horizon = sa.text(
+                f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {_TX_BITS})"
+            )
+            query = query.where(events.c.cursor < horizon)
+        query = query.order_by(events.c.cursor).limit(limit)
         return [_event(row) for row in self._conn.execute(query).mappings()]
 
     def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
