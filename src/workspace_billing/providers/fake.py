@@ -139,6 +139,7 @@ class FakePaymentProvider:
         self._idempotency: dict[str, tuple[str, object]] = {}
         self._webhooks: list[bytes] = []
         self._failures = 0
+        self._soonest_end: datetime | None = None
         self.invoices: list[FakeInvoice] = []
 
     def __repr__(self) -> str:
@@ -218,6 +219,7 @@ class FakePaymentProvider:
             self._charge(sub.ref, self._due_now(sub, request), "plan_change")
             if interval is not sub.interval:
                 sub.anchor, sub.period_index = self._clock.now(), 0
+                self._soonest_end = None
             sub.plan, sub.interval, sub.seats, sub.unit_amount = plan, interval, seats, unit_amount
             sub.pending_seats = None
             self._announce("subscription.updated", sub)
@@ -304,6 +306,7 @@ class FakePaymentProvider:
                 anchor=self._clock.now(),
             )
             self._subscriptions[ref] = sub
+            self._soonest_end = None
             checkout.completed, checkout.subscription_ref = True, ref
             self._announce("checkout.completed", sub, checkout=checkout.id)
             self._announce("subscription.created", sub)
@@ -323,6 +326,7 @@ class FakePaymentProvider:
                 raise ProviderError(f"subscription {subscription_ref!r} is not past due")
             self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement")
             sub.status = ProviderStatus.ACTIVE
+            self._soonest_end = None
             self._announce("invoice.paid", sub)
             self._announce("subscription.updated", sub)
 
@@ -428,8 +432,15 @@ class FakePaymentProvider:
         self.invoices.append(FakeInvoice(ref, amount, True, reason, self._clock.now()))
 
     def _catch_up(self) -> None:
-        """Renew every subscription whose period ended by now, as a provider would."""
+        """Renew every subscription whose period ended by now, as a provider would.
+
+        Skips the scan while the clock is before the soonest period end; a
+        subscription's period only ends later after a change, never earlier,
+        except for a new one or a new anchor, which reset the soonest end.
+        """
         now = self._clock.now()
+        if self._soonest_end is not None and now < self._soonest_end:
+            return
         for sub in self._subscriptions.values():
             while sub.status is ProviderStatus.ACTIVE and sub.period_end <= now:
                 if sub.cancel_at_period_end:
@@ -447,6 +458,10 @@ class FakePaymentProvider:
                 else:
                     self._announce("invoice.paid", sub)
                 self._announce("subscription.updated", sub)
+        live = [
+            s.period_end for s in self._subscriptions.values() if s.status is ProviderStatus.ACTIVE
+        ]
+        self._soonest_end = min(live, default=None)
 
     def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
         obj: dict[str, Any] = {"subscription": sub.ref, "workspace_id": sub.workspace_id, **extra}
