@@ -219,6 +219,49 @@ def _reason(error: sa_exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
 
 
+# Statements of the hot paths, built once: building a statement costs more than
+# running it on SQLite. Values are bound at execution.
+_GET_WORKSPACE = sa.select(workspaces).where(workspaces.c.id == sa.bindparam("ws"))
+_GET_WORKSPACE_FOR_UPDATE = _GET_WORKSPACE.with_for_update()
+_TOUCH_WORKSPACE = (
+    sa.update(workspaces)
+    .where(workspaces.c.id == sa.bindparam("ws"))
+    .values(version=workspaces.c.version)
+)
+_FIND_BY_SUBSCRIPTION = (
+    sa.select(workspaces.c.id).where(workspaces.c.subscription_ref == sa.bindparam("ref")).limit(1)
+)
+_MEMBERS = (
+    sa.select(members)
+    .where(members.c.workspace_id == sa.bindparam("ws"))
+    .order_by(members.c.added_at, members.c.seq, members.c.user)
+)
+_SAVE_WORKSPACE = (
+    sa.update(workspaces)
+    .where(
+        workspaces.c.id == sa.bindparam("b_id"),
+        workspaces.c.version == sa.bindparam("b_version"),
+    )
+    .values({c.name: sa.bindparam(c.name) for c in workspaces.columns})
+)
+_SAVE_MEMBER = (
+    sa.update(members)
+    .where(
+        members.c.workspace_id == sa.bindparam("b_workspace_id"),
+        members.c.user == sa.bindparam("b_user"),
+    )
+    .values({c.name: sa.bindparam(c.name) for c in members.columns})
+)
+_INSERT_MEMBER = sa.insert(members)
+_INSERT_ONCE = {
+    (dialect, table.name): insert(table)
+    .on_conflict_do_nothing()
+    .returning(next(iter(table.primary_key.columns)))
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+    for table in (trials, webhook_events)
+}
+
+
 class _SQLUnitOfWork:
     def __init__(self, conn: Connection, dialect: str, read_only: bool, *, lock_on_read: bool):
         self._conn = conn
@@ -233,24 +276,19 @@ class _SQLUnitOfWork:
     # --------------------------------------------------------------- workspaces
 
     def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:
-        query = sa.select(workspaces).where(workspaces.c.id == workspace_id)
+        query = _GET_WORKSPACE
         if for_update and not self._read_only:
             if self._dialect == "postgresql":
-                query = query.with_for_update()
+                query = _GET_WORKSPACE_FOR_UPDATE
             elif self._lock_on_read:
                 # Inside a host's transaction there is no BEGIN IMMEDIATE: a write
                 # statement is what takes SQLite's write lock.
-                self._conn.execute(
-                    sa.update(workspaces)
-                    .where(workspaces.c.id == workspace_id)
-                    .values(version=workspaces.c.version)
-                )
-        row = self._conn.execute(query).mappings().first()
+                self._conn.execute(_TOUCH_WORKSPACE, {"ws": workspace_id})
+        row = self._conn.execute(query, {"ws": workspace_id}).mappings().first()
         return _workspace(row) if row is not None else None
 
     def find_workspace_id(self, *, subscription_ref: str) -> str | None:
-        query = sa.select(workspaces.c.id).where(workspaces.c.subscription_ref == subscription_ref)
-        return self._conn.execute(query.limit(1)).scalar()
+        return self._conn.execute(_FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).scalar()
 
     def add_workspace(self, workspace: Workspace) -> None:
         self._write()
@@ -262,11 +300,8 @@ class _SQLUnitOfWork:
     def save_workspace(self, workspace: Workspace) -> Workspace:
         self._write()
         saved = attrs.evolve(workspace, version=workspace.version + 1)
-        done = self._conn.execute(
-            sa.update(workspaces)
-            .where(workspaces.c.id == workspace.id, workspaces.c.version == workspace.version)
-            .values(_workspace_row(saved))
-        )
+        row = {**_workspace_row(saved), "b_id": workspace.id, "b_version": workspace.version}
+        done = self._conn.execute(_SAVE_WORKSPACE, row)
         if done.rowcount != 1:
             raise Conflict(f"workspace {workspace.id!r} changed since it was read, or is gone")
         return saved
@@ -274,23 +309,15 @@ class _SQLUnitOfWork:
     # ------------------------------------------------------------------ members
 
     def members(self, workspace_id: str) -> list[Member]:
-        query = (
-            sa.select(members)
-            .where(members.c.workspace_id == workspace_id)
-            .order_by(members.c.added_at, members.c.seq, members.c.user)
-        )
-        return [_member(row) for row in self._conn.execute(query).mappings()]
+        rows = self._conn.execute(_MEMBERS, {"ws": workspace_id}).mappings()
+        return [_member(row) for row in rows]
 
     def save_member(self, member: Member) -> None:
         self._write()
         row = _member_row(member)
-        done = self._conn.execute(
-            sa.update(members)
-            .where(members.c.workspace_id == member.workspace_id, members.c.user == member.user)
-            .values(row)
-        )
-        if done.rowcount == 0:
-            self._conn.execute(sa.insert(members).values(row))
+        keyed = {**row, "b_workspace_id": member.workspace_id, "b_user": member.user}
+        if self._conn.execute(_SAVE_MEMBER, keyed).rowcount == 0:
+            self._conn.execute(_INSERT_MEMBER, row)
 
     def delete_member(self, workspace_id: str, user: str) -> None:
         self._write()
@@ -311,10 +338,8 @@ class _SQLUnitOfWork:
     def _insert_once(self, table: sa.Table, values: Mapping[str, object]) -> bool:
         """Insert unless the key exists; a concurrent insert of the same key waits
         for the other transaction and then does nothing (no error, no duplicate)."""
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        key = next(iter(table.primary_key.columns))
-        statement = insert(table).values(dict(values)).on_conflict_do_nothing().returning(key)
-        return self._conn.execute(statement).first() is not None
+        statement = _INSERT_ONCE[(self._dialect, table.name)]
+        return self._conn.execute(statement, dict(values)).first() is not None
 
     # ------------------------------------------------------------------- events
 
@@ -432,15 +457,7 @@ class _SQLUnitOfWork:
             {**_workspace_row(new), "b_id": old.id, "b_version": old.version}
             for old, new in zip(many, saved, strict=True)
         ]
-        statement = (
-            sa.update(workspaces)
-            .where(
-                workspaces.c.id == sa.bindparam("b_id"),
-                workspaces.c.version == sa.bindparam("b_version"),
-            )
-            .values({c.name: sa.bindparam(c.name) for c in workspaces.columns})
-        )
-        done = self._conn.execute(statement, rows)
+        done = self._conn.execute(_SAVE_WORKSPACE, rows)
         if done.rowcount != len(many):
             raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
         return saved
