@@ -110,9 +110,7 @@ class Billing:
         name = _text("name", name, _MAX_NAME)
         ws_id = _identifier("workspace_id", workspace_id or self._new_id())
         now = self._clock.now()
-        with self._store.unit_of_work() as uow:
-            if uow.get_workspace(ws_id) is not None:
-                raise Conflict(f"workspace {ws_id!r} already exists")
+        with self._store.unit_of_work() as uow:  # the store refuses a duplicate id
             gets_trial = trial is not False and uow.claim_trial(owner, ws_id)
             if trial is True and not gets_trial:
                 raise TrialNotEligible(f"{owner!r} already had a free trial (one per owner)")

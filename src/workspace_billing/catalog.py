@@ -102,10 +102,6 @@ class Plan:
     member_cap: int | None = None
     max_seats: int = DEFAULT_MAX_SEATS
 
-    @property
-    def is_free(self) -> bool:
-        return not self.per_seat
-
     def price(self, interval: Interval) -> Money:
         try:
             return self.prices[interval]

@@ -35,7 +35,7 @@ from .overview import RenewalReport, SubscriptionOverview
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3  # 2, wrong usage, is argparse's
 APP_ENV = "WORKSPACE_BILLING_APP"
 DB_ENV = "WORKSPACE_BILLING_DB"
 

@@ -58,14 +58,6 @@ class Change:
     events: tuple[Event, ...] = ()
     removed: tuple[str, ...] = ()
 
-    def then(self, other: Change) -> Change:
-        return Change(
-            other.workspace,
-            self.members + other.members,
-            self.events + other.events,
-            self.removed + other.removed,
-        )
-
 
 def select_deactivations(members: Iterable[Member], seats: int) -> tuple[Member, ...]:
     """The active members to deactivate so that at most ``seats`` stay active (R11).
@@ -127,8 +119,8 @@ def fall_back(
         type=event,
         workspace_id=ws.id,
         at=now,
-        before=_summary(before),
-        after=_summary(after),
+        before=summary(before),
+        after=summary(after),
         data={"reason": reason},
     )
     return Change(ws, changed, (ended, *deactivated))
@@ -185,9 +177,8 @@ def _renew_sales_managed(workspace: Workspace, members: Sequence[Member], now: d
         period_end=add_interval(anchor, sub.interval, count),
     )
     ws = attrs.evolve(workspace, subscription=renewed)
-    return Change(ws, events=(renewed_event(workspace, renewed, now),)).then(
-        _r11(ws, members, seats, now, "renewal")
-    )
+    changed, deactivated = deactivate_excess(ws, members, seats, now, "renewal")
+    return Change(ws, changed, (renewed_event(workspace, renewed, now), *deactivated))
 
 
 def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) -> Event:
@@ -195,16 +186,9 @@ def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) ->
         type=EventType.SUBSCRIPTION_RENEWED,
         workspace_id=workspace.id,
         at=now,
-        before=_summary(workspace.subscription),
-        after=_summary(renewed),
+        before=summary(workspace.subscription),
+        after=summary(renewed),
     )
-
-
-def _r11(
-    ws: Workspace, members: Sequence[Member], seats: int, now: datetime, reason: str
-) -> Change:
-    changed, events = deactivate_excess(ws, members, seats, now, reason)
-    return Change(ws, changed, events)
 
 
 def preview(workspace: Workspace, members: Sequence[Member], catalog: Catalog) -> RenewalPreview:
@@ -234,7 +218,8 @@ def preview(workspace: Workspace, members: Sequence[Member], catalog: Catalog) -
     )
 
 
-def _summary(sub: Subscription) -> dict[str, str | int | bool | None]:
+def summary(sub: Subscription) -> dict[str, str | int | bool | None]:
+    """The subscription's fields an event's ``before`` and ``after`` show."""
     return {
         "plan": sub.plan,
         "status": sub.status.value,
@@ -243,6 +228,3 @@ def _summary(sub: Subscription) -> dict[str, str | int | bool | None]:
         "interval": sub.interval.value if sub.interval else None,
         "period_end": sub.period_end.isoformat() if sub.period_end else None,
     }
-
-
-summary = _summary

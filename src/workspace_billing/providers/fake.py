@@ -107,7 +107,6 @@ class _Subscription:
 class _Checkout:
     id: str
     request: CheckoutRequest
-    completed: bool = False
     subscription_ref: str | None = None
 
 
@@ -307,7 +306,7 @@ class FakePaymentProvider:
             )
             self._subscriptions[ref] = sub
             self._soonest_end = None
-            checkout.completed, checkout.subscription_ref = True, ref
+            checkout.subscription_ref = ref
             self._announce("checkout.completed", sub, checkout=checkout.id)
             self._announce("subscription.created", sub)
             self._announce("invoice.paid", sub)

@@ -22,8 +22,6 @@ from ..workspace import Member, Workspace
 
 __all__ = ["InMemoryStore"]
 
-_DELETED = None
-
 
 @attrs.define
 class _State:
@@ -93,7 +91,7 @@ class _MemoryUnitOfWork:
         base.workspaces.update(self._workspaces)
         for (ws, user), member in self._members.items():
             bucket = base.members.setdefault(ws, {})
-            if member is _DELETED:
+            if member is None:
                 bucket.pop(user, None)
             else:
                 bucket[user] = member
@@ -136,7 +134,7 @@ class _MemoryUnitOfWork:
         for (ws, user), member in self._members.items():
             if ws != workspace_id:
                 continue
-            if member is _DELETED:
+            if member is None:
                 merged.pop(user, None)
             else:
                 merged[user] = member
@@ -148,7 +146,7 @@ class _MemoryUnitOfWork:
 
     def delete_member(self, workspace_id: str, user: str) -> None:
         self._write()
-        self._members[(workspace_id, user)] = _DELETED
+        self._members[(workspace_id, user)] = None
 
     def claim_trial(self, owner: str, workspace_id: str) -> bool:
         self._write()

@@ -236,22 +236,19 @@ _MEMBERS = (
     .where(members.c.workspace_id == sa.bindparam("ws"))
     .order_by(members.c.added_at, members.c.seq, members.c.user)
 )
-_SAVE_WORKSPACE = (
-    sa.update(workspaces)
-    .where(
-        workspaces.c.id == sa.bindparam("b_id"),
-        workspaces.c.version == sa.bindparam("b_version"),
+
+
+def _update_where(table: sa.Table, *keys: str) -> sa.Update:
+    """Every column set from its own parameter, the row found by ``b_<key>`` ones."""
+    return (
+        sa.update(table)
+        .where(*(table.c[key] == sa.bindparam(f"b_{key}") for key in keys))
+        .values({c.name: sa.bindparam(c.name) for c in table.columns})
     )
-    .values({c.name: sa.bindparam(c.name) for c in workspaces.columns})
-)
-_SAVE_MEMBER = (
-    sa.update(members)
-    .where(
-        members.c.workspace_id == sa.bindparam("b_workspace_id"),
-        members.c.user == sa.bindparam("b_user"),
-    )
-    .values({c.name: sa.bindparam(c.name) for c in members.columns})
-)
+
+
+_SAVE_WORKSPACE = _update_where(workspaces, "id", "version")
+_SAVE_MEMBER = _update_where(members, "workspace_id", "user")
 _INSERT_MEMBER = sa.insert(members)
 _INSERT_ONCE = {
     (dialect, table.name): insert(table)
