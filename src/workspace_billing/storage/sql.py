@@ -14,6 +14,7 @@ the library's errors; none reaches the host.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,14 +34,22 @@ except ImportError as missing:  # pragma: no cover - exercised only without the 
 
 import attrs
 
-from ..catalog import Interval
 from ..errors import Conflict, InvalidRequest, StoreError
-from ..events import Event, EventType
-from ..money import Money
+from ..events import Event
 from ..ports import StoreSnapshot
-from ..subscription import Subscription, SubscriptionStatus
-from ..workspace import Member, MemberStatus, Role, Workspace
+from ..workspace import Member, MemberStatus, Workspace
 from . import schema
+from .rows import (
+    codec_for,
+    event_from,
+    event_row,
+    member_from,
+    member_row,
+    raw_columns,
+    raw_param,
+    workspace_from,
+    workspace_row,
+)
 from .schema import events, members, metadata, trials, webhook_events, workspaces
 
 __all__ = ["SQLStore", "metadata"]
@@ -219,9 +228,9 @@ def _reason(error: sa_exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
 
 
-# Statements of the hot paths, built once: building a statement costs more than
-# running it on SQLite. Values are bound at execution.
-_GET_WORKSPACE = sa.select(workspaces).where(workspaces.c.id == sa.bindparam("ws"))
+# Statements, built once: building a statement costs more than running it on
+# SQLite. Columns are read raw and parameters bound raw; ``rows`` converts.
+_GET_WORKSPACE = sa.select(*raw_columns(workspaces)).where(workspaces.c.id == raw_param("ws"))
 _GET_WORKSPACE_FOR_UPDATE = _GET_WORKSPACE.with_for_update()
 _TOUCH_WORKSPACE = (
     sa.update(workspaces)
@@ -232,24 +241,66 @@ _FIND_BY_SUBSCRIPTION = (
     sa.select(workspaces.c.id).where(workspaces.c.subscription_ref == sa.bindparam("ref")).limit(1)
 )
 _MEMBERS = (
-    sa.select(members)
+    sa.select(*raw_columns(members))
     .where(members.c.workspace_id == sa.bindparam("ws"))
     .order_by(members.c.added_at, members.c.seq, members.c.user)
 )
+_DUE = sa.and_(workspaces.c.due_at.is_not(None), workspaces.c.due_at <= raw_param("now"))
+_CLAIM_DUE = sa.select(*raw_columns(workspaces)).where(_DUE)
+_CLAIM_DUE_AFTER = _CLAIM_DUE.where(
+    sa.tuple_(workspaces.c.due_at, workspaces.c.id)
+    > sa.tuple_(raw_param("after_due"), raw_param("after_id"))
+)
+
+
+def _insert(table: sa.Table, *, skip: tuple[str, ...] = ()) -> sa.Insert:
+    return sa.insert(table).values(
+        {c.name: raw_param(c.name) for c in table.columns if c.name not in skip}
+    )
 
 
 def _update_where(table: sa.Table, *keys: str) -> sa.Update:
     """Every column set from its own parameter, the row found by ``b_<key>`` ones."""
     return (
         sa.update(table)
-        .where(*(table.c[key] == sa.bindparam(f"b_{key}") for key in keys))
-        .values({c.name: sa.bindparam(c.name) for c in table.columns})
+        .where(*(table.c[key] == raw_param(f"b_{key}") for key in keys))
+        .values({c.name: raw_param(c.name) for c in table.columns})
     )
 
 
+def _recordset(table: sa.Table, names: Sequence[str]) -> Any:
+    """``json_to_recordset(CAST(:rows AS JSON)) AS v(a type, ...)``: a batch of rows
+    sent as one JSON document and read as a relation, so that the batch is one
+    statement on PostgreSQL. A ``b_<key>`` name is typed like its column."""
+    columns = [sa.column(name, table.c[name.removeprefix("b_")].type) for name in names]
+    return (
+        sa.func.json_to_recordset(sa.cast(raw_param("rows"), sa.JSON))
+        .table_valued(*columns)
+        .render_derived(name="v", with_types=True)
+    )
+
+
+def _update_from_recordset(table: sa.Table, *keys: str) -> sa.Update:
+    """``_update_where`` for a whole batch in one PostgreSQL statement."""
+    v = _recordset(table, [*(c.name for c in table.columns), *(f"b_{key}" for key in keys)])
+    return (
+        sa.update(table)
+        .where(*(table.c[key] == v.c[f"b_{key}"] for key in keys))
+        .values({c.name: v.c[c.name] for c in table.columns})
+    )
+
+
+def _insert_from_recordset(table: sa.Table) -> sa.Insert:
+    names = [c.name for c in table.columns]
+    v = _recordset(table, names)
+    return sa.insert(table).from_select(names, sa.select(*(v.c[name] for name in names)))
+
+
+_INSERT_WORKSPACE = _insert(workspaces)
 _SAVE_WORKSPACE = _update_where(workspaces, "id", "version")
 _SAVE_MEMBER = _update_where(members, "workspace_id", "user")
-_INSERT_MEMBER = sa.insert(members)
+_INSERT_MEMBER = _insert(members)
+_INSERT_EVENT = _insert(events, skip=("cursor",))
 _INSERT_ONCE = {
     (dialect, table.name): insert(table)
     .on_conflict_do_nothing()
@@ -259,10 +310,54 @@ _INSERT_ONCE = {
 }
 
 
+class _Batch:
+    """One write applied to a batch of rows, the fastest way each database allows.
+
+    SQLAlchemy handles each row of an executemany in Python, which cost more
+    than SQLite's own work on the sweep's batches: on SQLite the statement is
+    compiled once (per schema map) and the rows go straight to the driver's
+    ``executemany``. On PostgreSQL each row of an executemany is one more
+    statement for the server: the batch goes as one JSON document that one
+    statement applies (arrays were slower: the driver escapes every JSON text).
+    """
+
+    def __init__(self, sqlite_statement: sa.Insert | sa.Update, postgres_statement: Any) -> None:
+        self._sqlite = sqlite_statement
+        self._postgres = postgres_statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Write ``rows`` (as ``rows.py`` builds them); the number of rows written."""
+        if conn.dialect.name == "postgresql":
+            document = json.dumps(rows, default=datetime.isoformat)
+            return conn.execute(self._postgres, {"rows": document}).rowcount
+        sql, order = self._compile(conn)
+        return conn.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows]).rowcount
+
+    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...]]:
+        translate = conn.get_execution_options().get("schema_translate_map") or {}
+        key = repr(sorted(translate.items(), key=repr))
+        if key not in self._compiled:
+            compiled = self._sqlite.compile(
+                dialect=conn.dialect,
+                schema_translate_map=translate or None,
+                render_schema_translate=bool(translate),
+            )
+            assert compiled.positiontup is not None  # sqlite3 binds by position
+            self._compiled[key] = (compiled.string, tuple(compiled.positiontup))
+        return self._compiled[key]
+
+
+_SAVE_WORKSPACES = _Batch(_SAVE_WORKSPACE, _update_from_recordset(workspaces, "id", "version"))
+_SAVE_MEMBERS = _Batch(_SAVE_MEMBER, _update_from_recordset(members, "workspace_id", "user"))
+_APPEND_EVENTS = _Batch(_INSERT_EVENT, _insert_from_recordset(events))
+
+
 class _SQLUnitOfWork:
     def __init__(self, conn: Connection, dialect: str, read_only: bool, *, lock_on_read: bool):
         self._conn = conn
         self._dialect = dialect
+        self._codec = codec_for(dialect)
         self._read_only = read_only
         self._lock_on_read = lock_on_read
 
@@ -282,7 +377,7 @@ class _SQLUnitOfWork:
                 # statement is what takes SQLite's write lock.
                 self._conn.execute(_TOUCH_WORKSPACE, {"ws": workspace_id})
         row = self._conn.execute(query, {"ws": workspace_id}).mappings().first()
-        return _workspace(row) if row is not None else None
+        return workspace_from(row, self._codec) if row is not None else None
 
     def find_workspace_id(self, *, subscription_ref: str) -> str | None:
         return self._conn.execute(_FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).scalar()
@@ -292,14 +387,14 @@ class _SQLUnitOfWork:
         exists = sa.select(workspaces.c.id).where(workspaces.c.id == workspace.id)
         if self._conn.execute(exists).first() is not None:
             raise Conflict(f"workspace {workspace.id!r} already exists")
-        self._conn.execute(sa.insert(workspaces).values(_workspace_row(workspace)))
+        self._conn.execute(_INSERT_WORKSPACE, workspace_row(workspace, self._codec))
 
     def save_workspace(self, workspace: Workspace) -> Workspace:
         self._write()
         saved = attrs.evolve(workspace, version=workspace.version + 1)
-        row = {**_workspace_row(saved), "b_id": workspace.id, "b_version": workspace.version}
-        done = self._conn.execute(_SAVE_WORKSPACE, row)
-        if done.rowcount != 1:
+        row = workspace_row(saved, self._codec)
+        row.update(b_id=workspace.id, b_version=workspace.version)
+        if self._conn.execute(_SAVE_WORKSPACE, row).rowcount != 1:
             raise Conflict(f"workspace {workspace.id!r} changed since it was read, or is gone")
         return saved
 
@@ -307,11 +402,11 @@ class _SQLUnitOfWork:
 
     def members(self, workspace_id: str) -> list[Member]:
         rows = self._conn.execute(_MEMBERS, {"ws": workspace_id}).mappings()
-        return [_member(row) for row in rows]
+        return [member_from(row, self._codec) for row in rows]
 
     def save_member(self, member: Member) -> None:
         self._write()
-        row = _member_row(member)
+        row = member_row(member, self._codec)
         keyed = {**row, "b_workspace_id": member.workspace_id, "b_user": member.user}
         if self._conn.execute(_SAVE_MEMBER, keyed).rowcount == 0:
             self._conn.execute(_INSERT_MEMBER, row)
@@ -344,23 +439,28 @@ class _SQLUnitOfWork:
         self._write()
         if not new:
             return []
+        rows = [event_row(e, self._codec) for e in new]
         if self._dialect == "postgresql":
             cursors = self._postgres_cursors(len(new))
-            rows = [{**_event_row(e), "cursor": c} for e, c in zip(new, cursors, strict=True)]
-            self._conn.execute(sa.insert(events), rows)
-            return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
-        # SQLite has one writer at a time: this transaction's events are the next
-        # rows, so a plain batched insert, then their cursors, is all it takes.
-        last = self._conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0)))
-        before = int(last.scalar_one())
-        self._conn.execute(sa.insert(events), [_event_row(e) for e in new])
-        found = self._conn.execute(
-            sa.select(events.c.cursor)
-            .where(events.c.cursor > before)
-            .order_by(events.c.cursor)
-            .limit(len(new))
-        ).scalars()
-        return [attrs.evolve(e, cursor=c) for e, c in zip(new, found, strict=True)]
+            for row, cursor in zip(rows, cursors, strict=True):
+                row["cursor"] = cursor
+            _APPEND_EVENTS.run(self._conn, rows)
+        else:
+            # SQLite has one writer at a time: this transaction's events are the
+            # next rows, so a plain batched insert, then their cursors, is all it takes.
+            last = self._conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0))
+            ).scalar_one()
+            _APPEND_EVENTS.run(self._conn, rows)
+            cursors = list(
+                self._conn.execute(
+                    sa.select(events.c.cursor)
+                    .where(events.c.cursor > int(last))
+                    .order_by(events.c.cursor)
+                    .limit(len(new))
+                ).scalars()
+            )
+        return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
 
     def _postgres_cursors(self, count: int) -> list[int]:
         """Cursors that an outbox reader can never skip, without serializing writers.
@@ -385,49 +485,50 @@ class _SQLUnitOfWork:
         return list(range(start + 1, start + 1 + count))
 
     def events_after(self, cursor: int, limit: int) -> list[Event]:
-        query = sa.select(events).where(events.c.cursor > cursor)
+        query = sa.select(*raw_columns(events)).where(events.c.cursor > cursor)
         if self._dialect == "postgresql":
             horizon = sa.text(
                 f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {_TX_BITS})"
             )
             query = query.where(events.c.cursor < horizon)
         query = query.order_by(events.c.cursor).limit(limit)
-        return [_event(row) for row in self._conn.execute(query).mappings()]
+        return [event_from(row, self._codec) for row in self._conn.execute(query).mappings()]
 
     def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
         query = (
             sa.select(workspaces.c.id)
-            .where(workspaces.c.due_at.is_not(None), workspaces.c.due_at <= now)
+            .where(_DUE)
             .order_by(workspaces.c.due_at, workspaces.c.id)
             .limit(limit)
         )
-        return list(self._conn.execute(query).scalars())
+        return list(self._conn.execute(query, {"now": self._codec.datetime_out(now)}).scalars())
 
     def claim_due(
         self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None
     ) -> list[Workspace]:
         self._write()
-        query = sa.select(workspaces).where(
-            workspaces.c.due_at.is_not(None), workspaces.c.due_at <= now
-        )
+        params: dict[str, Any] = {"now": self._codec.datetime_out(now)}
+        query = _CLAIM_DUE
         if after is not None:
-            query = query.where(sa.tuple_(workspaces.c.due_at, workspaces.c.id) > sa.tuple_(*after))
+            query = _CLAIM_DUE_AFTER
+            params.update(after_due=self._codec.datetime_out(after[0]), after_id=after[1])
         query = query.order_by(workspaces.c.due_at, workspaces.c.id).limit(limit)
         if self._dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        return [_workspace(row) for row in self._conn.execute(query).mappings()]
+        rows = self._conn.execute(query, params).mappings()
+        return [workspace_from(row, self._codec) for row in rows]
 
     def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
         found: dict[str, list[Member]] = {ws_id: [] for ws_id in workspace_ids}
         if not workspace_ids:
             return found
         query = (
-            sa.select(members)
+            sa.select(*raw_columns(members))
             .where(members.c.workspace_id.in_(list(workspace_ids)))
             .order_by(members.c.workspace_id, members.c.added_at, members.c.seq, members.c.user)
         )
         for row in self._conn.execute(query).mappings():
-            found[row["workspace_id"]].append(_member(row))
+            found[row["workspace_id"]].append(member_from(row, self._codec))
         return found
 
     def active_member_counts(self, workspace_ids: Sequence[str]) -> dict[str, int]:
@@ -450,12 +551,12 @@ class _SQLUnitOfWork:
         if not many:
             return []
         saved = [attrs.evolve(ws, version=ws.version + 1) for ws in many]
-        rows = [
-            {**_workspace_row(new), "b_id": old.id, "b_version": old.version}
-            for old, new in zip(many, saved, strict=True)
-        ]
-        done = self._conn.execute(_SAVE_WORKSPACE, rows)
-        if done.rowcount != len(many):
+        rows = []
+        for old, new in zip(many, saved, strict=True):
+            row = workspace_row(new, self._codec)
+            row.update(b_id=old.id, b_version=old.version)
+            rows.append(row)
+        if _SAVE_WORKSPACES.run(self._conn, rows) != len(many):
             raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
         return saved
 
@@ -463,20 +564,13 @@ class _SQLUnitOfWork:
         self._write()
         if not many:
             return
-        statement = (
-            sa.update(members)
-            .where(
-                members.c.workspace_id == sa.bindparam("b_workspace_id"),
-                members.c.user == sa.bindparam("b_user"),
-            )
-            .values({c.name: sa.bindparam(c.name) for c in members.columns})
-        )
-        rows = [
-            {**_member_row(m), "b_workspace_id": m.workspace_id, "b_user": m.user} for m in many
-        ]
-        done = self._conn.execute(statement, rows)
-        if done.rowcount != len(many):  # some are new: fall back to one upsert each
-            for member in many:
+        rows = []
+        for m in many:
+            row = member_row(m, self._codec)
+            row.update(b_workspace_id=m.workspace_id, b_user=m.user)
+            rows.append(row)
+        if _SAVE_MEMBERS.run(self._conn, rows) != len(many):
+            for member in many:  # some are new: one upsert each
                 self.save_member(member)
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
@@ -489,22 +583,20 @@ class _SQLUnitOfWork:
         return list(self._conn.execute(query.order_by(workspaces.c.id).limit(limit)).scalars())
 
     def snapshot(self) -> StoreSnapshot:
-        conn = self._conn
+        conn, codec = self._conn, self._codec
+        ordered = {
+            workspaces: (workspaces.c.id,),
+            members: (members.c.workspace_id, members.c.user),
+            events: (events.c.cursor,),
+        }
+        read = {
+            table: list(conn.execute(sa.select(*raw_columns(table)).order_by(*keys)).mappings())
+            for table, keys in ordered.items()
+        }
         return StoreSnapshot(
-            workspaces=tuple(
-                _workspace(r)
-                for r in conn.execute(sa.select(workspaces).order_by(workspaces.c.id)).mappings()
-            ),
-            members=tuple(
-                _member(r)
-                for r in conn.execute(
-                    sa.select(members).order_by(members.c.workspace_id, members.c.user)
-                ).mappings()
-            ),
-            events=tuple(
-                _event(r)
-                for r in conn.execute(sa.select(events).order_by(events.c.cursor)).mappings()
-            ),
+            workspaces=tuple(workspace_from(r, codec) for r in read[workspaces]),
+            members=tuple(member_from(r, codec) for r in read[members]),
+            events=tuple(event_from(r, codec) for r in read[events]),
             trials=tuple(
                 (r.owner, r.workspace_id)
                 for r in conn.execute(sa.select(trials).order_by(trials.c.owner))
@@ -515,119 +607,3 @@ class _SQLUnitOfWork:
                 ).scalars()
             ),
         )
-
-
-# ------------------------------------------------------------------ row mapping
-
-
-def _workspace_row(ws: Workspace) -> dict[str, Any]:
-    sub = ws.subscription
-    return {
-        "id": ws.id,
-        "name": ws.name,
-        "owner": ws.owner,
-        "created_at": ws.created_at,
-        "member_seq": ws.member_seq,
-        "version": ws.version,
-        "due_at": ws.due_at,
-        "plan": sub.plan,
-        "status": sub.status.value,
-        "seats": sub.seats,
-        "interval": sub.interval.value if sub.interval else None,
-        "pending_seats": sub.pending_seats,
-        "trial_ends_at": sub.trial_ends_at,
-        "period_start": sub.period_start,
-        "period_end": sub.period_end,
-        "anchor": sub.anchor,
-        "cancel_at_period_end": sub.cancel_at_period_end,
-        "past_due_since": sub.past_due_since,
-        "unit_amount": sub.unit_amount.amount if sub.unit_amount else None,
-        "unit_currency": sub.unit_amount.currency if sub.unit_amount else None,
-        "customer_ref": sub.customer_ref,
-        "subscription_ref": sub.subscription_ref,
-    }
-
-
-def _workspace(row: sa.RowMapping) -> Workspace:
-    unit = (
-        Money(row["unit_amount"], row["unit_currency"]) if row["unit_amount"] is not None else None
-    )
-    sub = Subscription(
-        plan=row["plan"],
-        status=SubscriptionStatus(row["status"]),
-        seats=row["seats"],
-        interval=Interval(row["interval"]) if row["interval"] else None,
-        pending_seats=row["pending_seats"],
-        trial_ends_at=row["trial_ends_at"],
-        period_start=row["period_start"],
-        period_end=row["period_end"],
-        anchor=row["anchor"],
-        cancel_at_period_end=bool(row["cancel_at_period_end"]),
-        past_due_since=row["past_due_since"],
-        unit_amount=unit,
-        customer_ref=row["customer_ref"],
-        subscription_ref=row["subscription_ref"],
-    )
-    return Workspace(
-        id=row["id"],
-        name=row["name"],
-        owner=row["owner"],
-        created_at=row["created_at"],
-        subscription=sub,
-        member_seq=row["member_seq"],
-        version=row["version"],
-        due_at=row["due_at"],
-    )
-
-
-def _member_row(m: Member) -> dict[str, Any]:
-    return {
-        "workspace_id": m.workspace_id,
-        "user": m.user,
-        "role": m.role.value,
-        "status": m.status.value,
-        "added_at": m.added_at,
-        "active_since": m.active_since,
-        "seq": m.seq,
-        "deactivated_at": m.deactivated_at,
-    }
-
-
-def _member(row: sa.RowMapping) -> Member:
-    return Member(
-        workspace_id=row["workspace_id"],
-        user=row["user"],
-        role=Role(row["role"]),
-        status=MemberStatus(row["status"]),
-        added_at=row["added_at"],
-        active_since=row["active_since"],
-        seq=row["seq"],
-        deactivated_at=row["deactivated_at"],
-    )
-
-
-def _event_row(e: Event) -> dict[str, Any]:
-    return {
-        "type": e.type.value,
-        "workspace_id": e.workspace_id,
-        "at": e.at,
-        "actor": e.actor,
-        "subject": e.subject,
-        "before": dict(e.before),
-        "after": dict(e.after),
-        "data": dict(e.data),
-    }
-
-
-def _event(row: sa.RowMapping) -> Event:
-    return Event(
-        type=EventType(row["type"]),
-        workspace_id=row["workspace_id"],
-        at=row["at"],
-        actor=row["actor"],
-        subject=row["subject"],
-        before=row["before"],
-        after=row["after"],
-        data=row["data"],
-        cursor=row["cursor"],
-    )
