@@ -112,6 +112,10 @@ def generate_renewals(url: str, n_workspaces: int, members_per: int, shrink_ever
         if len(member_rows) >= 50_000:
             _flush(engine, ws_rows, member_rows)
     _flush(engine, ws_rows, member_rows)
+    # A live database has planner statistics (autovacuum, or SQLite's optimize);
+    # a freshly bulk-loaded one has none until analyzed.
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return expected
 

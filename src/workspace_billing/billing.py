@@ -52,7 +52,17 @@ from .ports import (
     Store,
     UnitOfWork,
 )
-from .renewal import Change, RenewalPreview, deactivate_excess, local_boundary, preview, summary
+from .renewal import (
+    Change,
+    Renewal,
+    RenewalPreview,
+    deactivate_excess,
+    local_boundary,
+    next_boundary_terms,
+    preview,
+    renewal_in_place,
+    summary,
+)
 from .subscription import Subscription, SubscriptionStatus, add_interval
 from .workspace import Member, MemberStatus, Role, Workspace
 
@@ -546,8 +556,11 @@ class Billing:
         The due workspaces are claimed in batches, in ``(due_at, id)`` order. The
         boundaries the library owns (trial ends, negotiated plans, ends of grace)
         are decided for the whole batch and written in one transaction with a
-        few set-based statements; provider-managed renewals are then fetched
-        from the provider, one workspace at a time, outside any lock. On
+        few set-based statements: a negotiated plan's renewal that deactivates
+        nobody, the bulk of a sweep, is a narrow update of its period; members
+        are loaded only where R11 has someone to deactivate. Provider-managed
+        renewals are then fetched from the provider, one workspace at a time,
+        outside any lock. On
         PostgreSQL a batch skips rows another worker holds, so several workers
         share the sweep.
 
@@ -572,14 +585,25 @@ class Billing:
                 after = (last_due, batch[-1].id)
                 remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
                 local = [ws for ws in batch if not ws.subscription.is_provider_managed]
-                members = self._members_at_risk(uow, local)
+                counts = uow.active_member_counts([ws.id for ws in local])
+                in_place: list[Renewal] = []
+                rest: list[Workspace] = []
+                for ws in local:
+                    renewal = renewal_in_place(ws, counts[ws.id], now, self.catalog)
+                    if renewal is None:
+                        rest.append(ws)
+                    else:
+                        in_place.append(renewal)
+                members = self._members_at_risk(uow, rest, counts)
                 decided = [
                     (ws, change)
-                    for ws in local
+                    for ws in rest
                     if (change := local_boundary(ws, members[ws.id], now, self.catalog))
                 ]
                 self._save_many(uow, decided)
+                uow.renew_in_place(in_place)
             report.examined += len(batch)
+            report.changed += len(in_place)
             for _, change in decided:
                 report.count(change)
             for ws_id in remote:
@@ -760,10 +784,13 @@ class Billing:
             self._settle_boundary(workspace_id, now)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _due(self, ws: Workspace) -> Workspace:
+        """``ws`` with ``due_at`` set to its next boundary, for the sweep's index."""
+        due = ws.subscription.next_boundary(self.catalog)
+        return ws if ws.due_at == due else attrs.evolve(ws, due_at=due)
+
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
-        ws = attrs.evolve(
-            change.workspace, due_at=change.workspace.subscription.next_boundary(self.catalog)
-        )
+        ws = self._due(change.workspace)
         saved = uow.save_workspace(ws) if ws != stored else stored
         for member in change.members:
             uow.save_member(member)
@@ -793,13 +820,16 @@ class Billing:
         )
 
     def _members_at_risk(
-        self, uow: UnitOfWork, batch: Sequence[Workspace]
+        self, uow: UnitOfWork, batch: Sequence[Workspace], active: Mapping[str, int]
     ) -> dict[str, list[Member]]:
-        """Members of the workspaces whose boundary leaves fewer seats than active
+        """Members of the workspaces whose boundary leaves fewer seats than ``active``
         members (R11 needs them); an empty list for the others, which lose nobody."""
-        counts = uow.active_member_counts([ws.id for ws in batch])
-        short = [ws.id for ws in batch if preview(ws, [], self.catalog).seats < counts[ws.id]]
-        members: dict[str, list[Member]] = {ws_id: [] for ws_id in counts}
+        short = [
+            ws.id
+            for ws in batch
+            if next_boundary_terms(ws.subscription, self.catalog)[2] < active[ws.id]
+        ]
+        members: dict[str, list[Member]] = {ws.id: [] for ws in batch}
         members.update(uow.members_of(short))
         return members
 
@@ -807,15 +837,7 @@ class Billing:
         """Write a batch of decisions with one statement per kind of row."""
         if not decided:
             return
-        uow.save_workspaces(
-            [
-                attrs.evolve(
-                    change.workspace,
-                    due_at=change.workspace.subscription.next_boundary(self.catalog),
-                )
-                for _, change in decided
-            ]
-        )
+        uow.save_workspaces([self._due(change.workspace) for _, change in decided])
         uow.save_members([m for _, change in decided for m in change.members])
         uow.append_events([e for _, change in decided for e in change.events])
 

@@ -19,6 +19,7 @@ import attrs
 from .catalog import Interval
 from .events import Event
 from .money import Money
+from .renewal import Renewal
 from .workspace import Member, Workspace
 
 __all__ = [
@@ -141,6 +142,12 @@ class UnitOfWork(Protocol):
 
     def save_members(self, members: Sequence[Member]) -> None:
         """``save_member`` for many at once."""
+        ...
+
+    def renew_in_place(self, renewals: Sequence[Renewal]) -> None:
+        """Write negotiated plans' renewals and their events, the bulk of a renewal
+        sweep: each workspace as ``renewal.apply`` makes it, its version one higher.
+        ``Conflict`` if any version is stale, and then nothing is saved."""
         ...
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:

@@ -21,11 +21,14 @@ from .workspace import Member, MemberStatus, Workspace
 __all__ = [
     "BoundaryKind",
     "Change",
+    "Renewal",
     "RenewalPreview",
     "deactivate_excess",
     "fall_back",
     "local_boundary",
+    "next_boundary_terms",
     "preview",
+    "renewal_in_place",
     "select_deactivations",
 ]
 
@@ -159,26 +162,95 @@ def local_boundary(
 
 
 def _renew_sales_managed(workspace: Workspace, members: Sequence[Member], now: datetime) -> Change:
+    renewal = _next_period(workspace, now)
+    ws = renewal.apply(workspace)
+    changed, deactivated = deactivate_excess(ws, members, renewal.seats, now, "renewal")
+    return Change(ws, changed, (renewal.event, *deactivated))
+
+
+@attrs.frozen
+class Renewal:
+    """A negotiated plan's renewal that deactivates nobody, as the sweep writes it
+    in place: the next period, the pending decrease applied (R9), its event (R16).
+
+    Most of a renewal sweep is these. A store writes them as a narrow update
+    of the period columns (checked against ``version`` like ``save_workspaces``)
+    instead of whole rows; ``apply`` is what that update does, and what the
+    general path (``local_boundary``) does too, so the two cannot differ.
+    """
+
+    workspace_id: str
+    version: int
+    seats: int
+    period_start: datetime
+    period_end: datetime
+    event: Event
+
+    def apply(self, workspace: Workspace) -> Workspace:
+        sub = workspace.subscription
+        renewed = Subscription(
+            plan=sub.plan,
+            status=sub.status,
+            seats=self.seats,
+            interval=sub.interval,
+            pending_seats=None,
+            trial_ends_at=sub.trial_ends_at,
+            period_start=self.period_start,
+            period_end=self.period_end,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            past_due_since=sub.past_due_since,
+            unit_amount=sub.unit_amount,
+            customer_ref=sub.customer_ref,
+            subscription_ref=sub.subscription_ref,
+            anchor=sub.anchor,
+        )
+        return attrs.evolve(workspace, subscription=renewed, due_at=self.period_end)
+
+
+def renewal_in_place(
+    workspace: Workspace, active_members: int, now: datetime, catalog: Catalog
+) -> Renewal | None:
+    """The due boundary as a ``Renewal`` when it is a negotiated plan's renewal that
+    leaves at least ``active_members`` seats; None when ``local_boundary`` must decide."""
+    sub = workspace.subscription
+    if (
+        sub.status is not SubscriptionStatus.ACTIVE
+        or not sub.is_sales_managed
+        or sub.cancel_at_period_end
+        or sub.period_end is None
+        or sub.period_end > now
+    ):
+        return None
+    if (sub.pending_seats if sub.pending_seats is not None else sub.seats) < active_members:
+        return None
+    return _next_period(workspace, now)
+
+
+def _next_period(workspace: Workspace, now: datetime) -> Renewal:
     """The next period of a negotiated plan, counted from its anchor so that a plan
     that started on the 31st renews on the last day of short months, then the 31st."""
     sub = workspace.subscription
     assert sub.period_end is not None
     assert sub.interval is not None
     anchor = sub.anchor or sub.period_start or sub.period_end
-    count = 1
-    while add_interval(anchor, sub.interval, count) <= now:
+    count, start, end = 1, anchor, add_interval(anchor, sub.interval, 1)
+    while end <= now:
         count += 1
+        start, end = end, add_interval(anchor, sub.interval, count)
     seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
-    renewed = attrs.evolve(
-        sub,
-        seats=seats,
-        pending_seats=None,
-        period_start=add_interval(anchor, sub.interval, count - 1),
-        period_end=add_interval(anchor, sub.interval, count),
+    after = summary(sub) | {
+        "seats": seats,
+        "pending_seats": None,
+        "period_end": end.isoformat(),
+    }
+    event = Event(
+        type=EventType.SUBSCRIPTION_RENEWED,
+        workspace_id=workspace.id,
+        at=now,
+        before=summary(sub),
+        after=after,
     )
-    ws = attrs.evolve(workspace, subscription=renewed)
-    changed, deactivated = deactivate_excess(ws, members, seats, now, "renewal")
-    return Change(ws, changed, (renewed_event(workspace, renewed, now), *deactivated))
+    return Renewal(workspace.id, workspace.version, seats, start, end, event)
 
 
 def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) -> Event:
@@ -194,28 +266,37 @@ def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) ->
 def preview(workspace: Workspace, members: Sequence[Member], catalog: Catalog) -> RenewalPreview:
     """What the next boundary would do, if its payment succeeds (R11 preview)."""
     sub = workspace.subscription
-    at = sub.next_boundary(catalog)
-    fallback = Subscription.fallback(catalog)
-    kind: BoundaryKind | None
-    if sub.status is SubscriptionStatus.TRIALING:
-        kind, plan, seats = BoundaryKind.TRIAL_END, fallback.plan, fallback.seats
-    elif sub.status is SubscriptionStatus.PAST_DUE:
-        kind, plan, seats = BoundaryKind.GRACE_END, fallback.plan, fallback.seats
-    elif sub.status is SubscriptionStatus.ACTIVE and sub.cancel_at_period_end:
-        kind, plan, seats = BoundaryKind.CANCELLATION, fallback.plan, fallback.seats
-    elif sub.status is SubscriptionStatus.ACTIVE:
-        kind, plan = BoundaryKind.RENEWAL, sub.plan
-        seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
-    else:
-        kind, plan, seats = None, sub.plan, sub.seats
+    kind, plan, seats = next_boundary_terms(sub, catalog)
     return RenewalPreview(
-        at=at,
+        at=sub.next_boundary(catalog),
         kind=kind,
         plan=plan,
         seats=seats,
         active_members=sum(1 for m in members if m.is_active),
         deactivate=select_deactivations(members, seats),
     )
+
+
+def next_boundary_terms(
+    sub: Subscription, catalog: Catalog
+) -> tuple[BoundaryKind | None, str, int]:
+    """The kind of the next boundary and the plan and seats it leaves (R3, R9, R12, R13).
+
+    The renewal sweep asks this of every due workspace to load members only
+    where the seats left are fewer than the active members, so it builds nothing.
+    """
+    if sub.status is SubscriptionStatus.ACTIVE and not sub.cancel_at_period_end:
+        seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
+        return BoundaryKind.RENEWAL, sub.plan, seats
+    fallback = catalog.fallback_plan
+    assert fallback.member_cap is not None  # checked by the catalog
+    if sub.status is SubscriptionStatus.TRIALING:
+        return BoundaryKind.TRIAL_END, fallback.code, fallback.member_cap
+    if sub.status is SubscriptionStatus.PAST_DUE:
+        return BoundaryKind.GRACE_END, fallback.code, fallback.member_cap
+    if sub.status is SubscriptionStatus.ACTIVE:
+        return BoundaryKind.CANCELLATION, fallback.code, fallback.member_cap
+    return None, sub.plan, sub.seats
 
 
 def summary(sub: Subscription) -> dict[str, str | int | bool | None]:

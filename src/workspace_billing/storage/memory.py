@@ -18,6 +18,7 @@ import attrs
 from ..errors import Conflict
 from ..events import Event
 from ..ports import StoreSnapshot
+from ..renewal import Renewal
 from ..workspace import Member, Workspace
 
 __all__ = ["InMemoryStore"]
@@ -214,6 +215,16 @@ class _MemoryUnitOfWork:
     def save_members(self, members: Sequence[Member]) -> None:
         for member in members:
             self.save_member(member)
+
+    def renew_in_place(self, renewals: Sequence[Renewal]) -> None:
+        stored = [self.get_workspace(r.workspace_id) for r in renewals]
+        for renewal, ws in zip(renewals, stored, strict=True):
+            if ws is None or ws.version != renewal.version:
+                raise Conflict(f"workspace {renewal.workspace_id!r} changed since it was read")
+        for renewal, ws in zip(renewals, stored, strict=True):
+            assert ws is not None
+            self.save_workspace(renewal.apply(ws))
+        self.append_events([r.event for r in renewals])
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
         every = {**self._base.workspaces, **self._workspaces}

@@ -76,11 +76,13 @@ def _sqlite_datetime_out(value: datetime | None) -> str | None:
     # so that text order is time order in the store's comparisons.
     if value is None:
         return None
-    return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = _aware(value).astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def _sqlite_datetime_in(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
 def _postgres_datetime_out(value: datetime | None) -> datetime | None:

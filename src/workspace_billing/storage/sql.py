@@ -37,6 +37,7 @@ import attrs
 from ..errors import Conflict, InvalidRequest, StoreError
 from ..events import Event
 from ..ports import StoreSnapshot
+from ..renewal import Renewal
 from ..workspace import Member, MemberStatus, Workspace
 from . import schema
 from .rows import (
@@ -253,6 +254,43 @@ _CLAIM_DUE_AFTER = _CLAIM_DUE.where(
 )
 
 
+_MEMBER_ORDER = (members.c.workspace_id, members.c.added_at, members.c.seq, members.c.user)
+_ACTIVE = members.c.status == MemberStatus.ACTIVE.value
+_MEMBERS_OF = (
+    sa.select(*raw_columns(members))
+    .where(members.c.workspace_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(*_MEMBER_ORDER)
+)
+_ACTIVE_COUNTS = (
+    sa.select(members.c.workspace_id, sa.func.count())
+    .where(members.c.workspace_id.in_(sa.bindparam("ids", expanding=True)), _ACTIVE)
+    .group_by(members.c.workspace_id)
+)
+# On PostgreSQL the ids go as one JSON array, and each is looked up through the
+# members' key (a correlated subquery, a lateral join): the plan stays an index
+# lookup per workspace whatever the table's statistics say (a freshly loaded,
+# never analyzed table got a sequential scan of every member for every batch).
+_PG_IDS = (
+    sa.func.json_array_elements_text(sa.cast(raw_param("ids"), sa.JSON))
+    .table_valued("id")
+    .render_derived(name="ids")
+)
+_PG_ACTIVE_COUNTS = sa.select(
+    _PG_IDS.c.id,
+    sa.select(sa.func.count())
+    .where(members.c.workspace_id == _PG_IDS.c.id, _ACTIVE)
+    .scalar_subquery(),
+)
+_PG_MEMBERS_LATERAL = (
+    sa.select(*raw_columns(members)).where(members.c.workspace_id == _PG_IDS.c.id).lateral("m")
+)
+_PG_MEMBERS_OF = (
+    sa.select(_PG_MEMBERS_LATERAL)
+    .select_from(_PG_IDS.join(_PG_MEMBERS_LATERAL, sa.true()))
+    .order_by(*(_PG_MEMBERS_LATERAL.c[c.name] for c in _MEMBER_ORDER))
+)
+
+
 def _insert(table: sa.Table, *, skip: tuple[str, ...] = ()) -> sa.Insert:
     return sa.insert(table).values(
         {c.name: raw_param(c.name) for c in table.columns if c.name not in skip}
@@ -348,8 +386,33 @@ class _Batch:
         return self._compiled[key]
 
 
+def _renew_in_place() -> tuple[sa.Update, sa.Update]:
+    """The narrow update of ``Renewal``: the period columns, the version one higher."""
+    v = _recordset(workspaces, ["seats", "period_start", "period_end", "b_id", "b_version"])
+    pairs = []
+    for seats, start, end, b_id, b_version in (
+        (raw_param("seats"), raw_param("period_start"), raw_param("period_end"),
+         raw_param("b_id"), raw_param("b_version")),
+        (v.c.seats, v.c.period_start, v.c.period_end, v.c.b_id, v.c.b_version),
+    ):  # fmt: skip
+        pairs.append(
+            sa.update(workspaces)
+            .where(workspaces.c.id == b_id, workspaces.c.version == b_version)
+            .values(
+                seats=seats,
+                pending_seats=sa.null(),
+                period_start=start,
+                period_end=end,
+                due_at=end,
+                version=workspaces.c.version + sa.literal_column("1"),
+            )
+        )
+    return pairs[0], pairs[1]
+
+
 _SAVE_WORKSPACES = _Batch(_SAVE_WORKSPACE, _update_from_recordset(workspaces, "id", "version"))
 _SAVE_MEMBERS = _Batch(_SAVE_MEMBER, _update_from_recordset(members, "workspace_id", "user"))
+_RENEW_IN_PLACE = _Batch(*_renew_in_place())
 _APPEND_EVENTS = _Batch(_INSERT_EVENT, _insert_from_recordset(events))
 
 
@@ -437,6 +500,10 @@ class _SQLUnitOfWork:
 
     def append_events(self, new: Sequence[Event]) -> list[Event]:
         self._write()
+        cursors = self._insert_events(new)
+        return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
+
+    def _insert_events(self, new: Sequence[Event]) -> list[int]:
         if not new:
             return []
         rows = [event_row(e, self._codec) for e in new]
@@ -445,22 +512,21 @@ class _SQLUnitOfWork:
             for row, cursor in zip(rows, cursors, strict=True):
                 row["cursor"] = cursor
             _APPEND_EVENTS.run(self._conn, rows)
-        else:
-            # SQLite has one writer at a time: this transaction's events are the
-            # next rows, so a plain batched insert, then their cursors, is all it takes.
-            last = self._conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0))
-            ).scalar_one()
-            _APPEND_EVENTS.run(self._conn, rows)
-            cursors = list(
-                self._conn.execute(
-                    sa.select(events.c.cursor)
-                    .where(events.c.cursor > int(last))
-                    .order_by(events.c.cursor)
-                    .limit(len(new))
-                ).scalars()
-            )
-        return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
+            return cursors
+        # SQLite has one writer at a time: this transaction's events are the next
+        # rows, so a plain batched insert, then their cursors, is all it takes.
+        last = self._conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0))
+        ).scalar_one()
+        _APPEND_EVENTS.run(self._conn, rows)
+        return list(
+            self._conn.execute(
+                sa.select(events.c.cursor)
+                .where(events.c.cursor > int(last))
+                .order_by(events.c.cursor)
+                .limit(len(new))
+            ).scalars()
+        )
 
     def _postgres_cursors(self, count: int) -> list[int]:
         """Cursors that an outbox reader can never skip, without serializing writers.
@@ -522,12 +588,11 @@ class _SQLUnitOfWork:
         found: dict[str, list[Member]] = {ws_id: [] for ws_id in workspace_ids}
         if not workspace_ids:
             return found
-        query = (
-            sa.select(*raw_columns(members))
-            .where(members.c.workspace_id.in_(list(workspace_ids)))
-            .order_by(members.c.workspace_id, members.c.added_at, members.c.seq, members.c.user)
-        )
-        for row in self._conn.execute(query).mappings():
+        if self._dialect == "postgresql":
+            rows = self._conn.execute(_PG_MEMBERS_OF, {"ids": json.dumps(list(workspace_ids))})
+        else:
+            rows = self._conn.execute(_MEMBERS_OF, {"ids": list(workspace_ids)})
+        for row in rows.mappings():
             found[row["workspace_id"]].append(member_from(row, self._codec))
         return found
 
@@ -535,15 +600,11 @@ class _SQLUnitOfWork:
         counts = dict.fromkeys(workspace_ids, 0)
         if not workspace_ids:
             return counts
-        query = (
-            sa.select(members.c.workspace_id, sa.func.count())
-            .where(
-                members.c.workspace_id.in_(list(workspace_ids)),
-                members.c.status == MemberStatus.ACTIVE.value,
-            )
-            .group_by(members.c.workspace_id)
-        )
-        counts.update({row[0]: int(row[1]) for row in self._conn.execute(query)})
+        if self._dialect == "postgresql":
+            rows = self._conn.execute(_PG_ACTIVE_COUNTS, {"ids": json.dumps(list(workspace_ids))})
+        else:
+            rows = self._conn.execute(_ACTIVE_COUNTS, {"ids": list(workspace_ids)})
+        counts.update({row[0]: int(row[1]) for row in rows})
         return counts
 
     def save_workspaces(self, many: Sequence[Workspace]) -> list[Workspace]:
@@ -572,6 +633,25 @@ class _SQLUnitOfWork:
         if _SAVE_MEMBERS.run(self._conn, rows) != len(many):
             for member in many:  # some are new: one upsert each
                 self.save_member(member)
+
+    def renew_in_place(self, renewals: Sequence[Renewal]) -> None:
+        self._write()
+        if not renewals:
+            return
+        dt = self._codec.datetime_out
+        rows = [
+            {
+                "seats": r.seats,
+                "period_start": dt(r.period_start),
+                "period_end": dt(r.period_end),
+                "b_id": r.workspace_id,
+                "b_version": r.version,
+            }
+            for r in renewals
+        ]
+        if _RENEW_IN_PLACE.run(self._conn, rows) != len(renewals):
+            raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
+        self._insert_events([r.event for r in renewals])
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
         query = sa.select(workspaces.c.id).where(
