@@ -1,13 +1,21 @@
-"""Benchmark 2 and 3: the renewal sweep against one hand-written set-based statement.
+"""Benchmarks 2 and 3: the renewal sweep against hand-written set-based SQL.
 
     python benchmarks/bench_renewal_sweep.py --db sqlite --members 1000000
-    python benchmarks/bench_renewal_sweep.py --db postgres --members 1000000 --workers 2
+    python benchmarks/bench_renewal_sweep.py --db postgres --members 1000000 --workers 1,2
 
 Each run builds a fixture database (10 members a workspace, one workspace in ten
-with a decrease to 5 seats at this renewal), times ``Billing.run_renewals`` on it,
-rebuilds it, times the baseline statement producing the same deactivations, checks
-both deactivated the same members, and prints the ratio and the peak memory.
-Run each scale in its own process (peak memory is per process).
+with a decrease to 5 seats at this renewal), times ``Billing.run_renewals`` on it
+in worker processes (one run per worker count), then rebuilds it and times two
+baselines, checking that each made the same deactivations as the sweep:
+
+- the issue's baseline: one windowed ``UPDATE`` making the deactivations, and
+  nothing else;
+- a like-for-like one: the same ``UPDATE``, plus one statement renewing every
+  workspace's period and one writing an event per renewal and per deactivation,
+  which is what the sweep also writes (R16), for how much of the gap is work
+  the first baseline leaves out.
+
+Each worker reports its own peak memory; run each scale in its own process.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from common import (
     deactivated_set,
     fresh_schema,
     generate_renewals,
+    like_for_like_sql,
     peak_rss_mb,
 )
 
@@ -34,18 +43,48 @@ from workspace_billing.storage.sql import SQLStore
 
 
 def _generate_elsewhere(url: str, n_ws: int, per: int) -> int:
-    """Build the fixture in a child process, so this one's peak memory is the sweep's."""
+    """Build the fixture in a child process, so no worker inherits its memory."""
     spawn = multiprocessing.get_context("spawn")
     with spawn.Pool(1) as pool:
         return int(pool.apply(generate_renewals, (url, n_ws, per)))
 
 
-def _worker(url: str, batch_size: int) -> tuple[int, float]:
+def _worker(url: str, batch_size: int) -> tuple[int, float, float, float]:
+    """One worker process: (workspaces examined, seconds, peak MB before, after)."""
+    before = peak_rss_mb()
     store = SQLStore.from_url(url)
     start = time.perf_counter()
     report = billing_on(store).run_renewals(batch_size=batch_size)
+    elapsed = time.perf_counter() - start
     store.dispose()
-    return report.examined, time.perf_counter() - start
+    return report.examined, elapsed, before, peak_rss_mb()
+
+
+def _sweep(url: str, workers: int, batch_size: int) -> tuple[int, float, float, float]:
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(workers) as pool:
+        pool.apply(peak_rss_mb)  # the workers are up before the clock starts
+        start = time.perf_counter()
+        parts = pool.starmap(_worker, [(url, batch_size)] * workers)
+        elapsed = time.perf_counter() - start
+    return (
+        sum(p[0] for p in parts),
+        elapsed,
+        max(p[2] for p in parts),
+        max(p[3] for p in parts),
+    )
+
+
+def _baseline(url: str, kind: str, statements: list[str]) -> float:
+    engine = sa.create_engine(url)
+    now = SWEEP_AT.replace(tzinfo=None) if kind == "sqlite" else SWEEP_AT
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement), {"now": now})
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return elapsed
 
 
 def main() -> None:
@@ -54,64 +93,53 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--per-workspace", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", default="1", help="worker counts to time, e.g. 1,2")
     args = parser.parse_args()
     n_ws = args.members // args.per_workspace
-    folder = Path(tempfile.mkdtemp(prefix="wb-bench-"))
+    counts = [int(n) for n in args.workers.split(",")]
+    if args.db == "sqlite" and counts != [1]:
+        parser.error("SQLite has one writer: time several workers on PostgreSQL")
+    url = database_url(args.db, Path(tempfile.mkdtemp(prefix="wb-bench-")), "sweep")
 
-    url = database_url(args.db, folder, "sweep")
-    fresh_schema(url).dispose()
-    build = time.perf_counter()
-    expected = _generate_elsewhere(url, n_ws, args.per_workspace)
-    build = time.perf_counter() - build
-    print(
-        f"{args.db}: {n_ws:,} workspaces, {args.members:,} members "
-        f"(built in {build:.1f} s); {expected:,} deactivations expected"
-    )
-
-    rss_before = peak_rss_mb()
-    if args.workers == 1:
-        start = time.perf_counter()
-        store = SQLStore.from_url(url)
-        report = billing_on(store).run_renewals(batch_size=args.batch_size)
-        store.dispose()
-        sweep = time.perf_counter() - start
-        examined = report.examined
-    else:
-        spawn = multiprocessing.get_context("spawn")
-        start = time.perf_counter()
-        with spawn.Pool(args.workers) as pool:
-            parts = pool.starmap(_worker, [(url, args.batch_size)] * args.workers)
-        sweep = time.perf_counter() - start
-        examined = sum(p[0] for p in parts)
-    rss_sweep = peak_rss_mb()
-    library = deactivated_set(url)
-    assert examined == n_ws, (examined, n_ws)
-    assert len(library) == expected, (len(library), expected)
-
-    fresh_schema(url).dispose()
-    _generate_elsewhere(url, n_ws, args.per_workspace)
-    engine = sa.create_engine(url)
-    start = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(BASELINE_SQL),
-            {"now": SWEEP_AT.replace(tzinfo=None) if args.db == "sqlite" else SWEEP_AT},
+    sweeps: dict[int, float] = {}
+    library: set[tuple[str, str]] = set()
+    for workers in counts:
+        fresh_schema(url).dispose()
+        build = time.perf_counter()
+        expected = _generate_elsewhere(url, n_ws, args.per_workspace)
+        build = time.perf_counter() - build
+        if not sweeps:
+            print(
+                f"{args.db}: {n_ws:,} workspaces, {args.members:,} members "
+                f"(built in {build:.1f} s); {expected:,} deactivations expected"
+            )
+        examined, elapsed, rss_before, rss_after = _sweep(url, workers, args.batch_size)
+        library = deactivated_set(url)
+        assert examined == n_ws, (examined, n_ws)
+        assert len(library) == expected, (len(library), expected)
+        sweeps[workers] = elapsed
+        print(
+            f"  sweep, {workers} worker{'s' if workers > 1 else ''}: {elapsed:.2f} s "
+            f"({n_ws / elapsed:,.0f} workspaces/s, {args.members / elapsed:,.0f} members/s); "
+            f"peak RSS of a worker {rss_before:.0f} MB before, {rss_after:.0f} MB after"
         )
-    baseline = time.perf_counter() - start
-    engine.dispose()
-    assert deactivated_set(url) == library, "the baseline and the sweep disagree"
 
-    print(
-        f"  sweep ({args.workers} worker{'s' if args.workers > 1 else ''}): {sweep:.2f} s "
-        f"({n_ws / sweep:,.0f} workspaces/s, {args.members / sweep:,.0f} members/s)"
-    )
-    print(f"  baseline statement: {baseline:.2f} s (same {len(library):,} deactivations)")
-    print(f"  ratio sweep/baseline: {sweep / baseline:.2f}x")
-    print(
-        f"  peak RSS of this process: {rss_before:.0f} MB before the sweep, "
-        f"{rss_sweep:.0f} MB after it (the fixture is built in another process)"
-    )
+    timed = {}
+    for name, statements in (
+        ("baseline (deactivations only)", [BASELINE_SQL]),
+        ("like-for-like (deactivations, renewals, events)", like_for_like_sql(args.db)),
+    ):
+        fresh_schema(url).dispose()
+        _generate_elsewhere(url, n_ws, args.per_workspace)
+        timed[name] = _baseline(url, args.db, statements)
+        assert deactivated_set(url) == library, f"{name} and the sweep disagree"
+        print(f"  {name}: {timed[name]:.2f} s (same {len(library):,} deactivations)")
+
+    one = sweeps[counts[0]]
+    for name, elapsed in timed.items():
+        print(f"  ratio sweep ({counts[0]} worker) / {name}: {one / elapsed:.2f}x")
+    for workers in counts[1:]:
+        print(f"  throughput, {workers} workers / {counts[0]}: {one / sweeps[workers]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,64 @@ def timed() -> Iterator[Callable[[], float]]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports KB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+_TO_DEACTIVATE = """
+    SELECT workspace_id, "user", seats FROM (
+        SELECT m.workspace_id, m."user", COALESCE(w.pending_seats, w.seats) AS seats,
+               ROW_NUMBER() OVER (PARTITION BY m.workspace_id
+                                  ORDER BY m.active_since DESC, m.seq DESC) AS newest,
+               a.active - COALESCE(w.pending_seats, w.seats) AS excess
+        FROM wb_members m
+        JOIN wb_workspaces w ON w.id = m.workspace_id
+        JOIN (SELECT workspace_id, count(*) AS active FROM wb_members
+              WHERE status = 'active' GROUP BY workspace_id) a ON a.workspace_id = m.workspace_id
+        WHERE m.status = 'active' AND m.role <> 'owner' AND w.due_at <= :now
+    ) ranked
+    WHERE newest <= excess
+"""
+
+_DIALECT = {
+    "sqlite": {
+        "object": "json_object",
+        "iso": "strftime('%Y-%m-%dT%H:%M:%S+00:00', {})",
+        "next": "datetime({}, '+1 month') || '.000000'",
+    },
+    "postgres": {
+        "object": "json_build_object",
+        "iso": "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')",
+        "next": "({} + interval '1 month')",
+    },
+}
+
+
+def like_for_like_sql(kind: str) -> list[str]:
+    """Set-based SQL writing what the sweep writes on the fixture: the deactivations
+    and their events, every workspace's next period and its renewal event."""
+    d = _DIALECT[kind]
+    obj, iso, nxt = d["object"], d["iso"], d["next"]
+
+    def summary(seats: str, pending: str, end: str) -> str:
+        return (
+            f"{obj}('plan', plan, 'status', status, 'seats', {seats}, "
+            f"'pending_seats', {pending}, 'interval', interval, 'period_end', {iso.format(end)})"
+        )
+
+    return [
+        f"""INSERT INTO wb_events (type, workspace_id, at, subject, before, after, data)
+        SELECT 'member_deactivated', workspace_id, :now, "user",
+               {obj}('status', 'active'), {obj}('status', 'deactivated'),
+               {obj}('reason', 'renewal', 'seats', seats)
+        FROM ({_TO_DEACTIVATE}) chosen""",
+        BASELINE_SQL,
+        f"""INSERT INTO wb_events (type, workspace_id, at, before, after, data)
+        SELECT 'subscription_renewed', id, :now,
+               {summary("seats", "pending_seats", "period_end")},
+               {summary("COALESCE(pending_seats, seats)", "NULL", nxt.format("period_end"))},
+               {obj}()
+        FROM wb_workspaces WHERE due_at <= :now""",
+        f"""UPDATE wb_workspaces SET seats = COALESCE(pending_seats, seats), pending_seats = NULL,
+               period_start = period_end, period_end = {nxt.format("period_end")},
+               due_at = {nxt.format("period_end")}, version = version + 1
+        WHERE due_at <= :now""",
+    ]

@@ -94,7 +94,7 @@ def _postgres_datetime_in(value: datetime | None) -> datetime | None:
 
 
 def _json_out(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value))
+    return json.dumps(dict(value)) if value else "{}"
 
 
 def _json_in(value: str) -> dict[str, Any]:

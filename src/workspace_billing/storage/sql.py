@@ -500,19 +500,23 @@ class _SQLUnitOfWork:
 
     def append_events(self, new: Sequence[Event]) -> list[Event]:
         self._write()
-        cursors = self._insert_events(new)
+        cursors = self._insert_events(new, cursors=True)
         return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
 
-    def _insert_events(self, new: Sequence[Event]) -> list[int]:
+    def _insert_events(self, new: Sequence[Event], *, cursors: bool) -> list[int]:
+        """Insert ``new`` in order; their cursors when asked (SQLite reads them back)."""
         if not new:
             return []
         rows = [event_row(e, self._codec) for e in new]
         if self._dialect == "postgresql":
-            cursors = self._postgres_cursors(len(new))
-            for row, cursor in zip(rows, cursors, strict=True):
+            given = self._postgres_cursors(len(new))
+            for row, cursor in zip(rows, given, strict=True):
                 row["cursor"] = cursor
             _APPEND_EVENTS.run(self._conn, rows)
-            return cursors
+            return given
+        if not cursors:
+            _APPEND_EVENTS.run(self._conn, rows)
+            return []
         # SQLite has one writer at a time: this transaction's events are the next
         # rows, so a plain batched insert, then their cursors, is all it takes.
         last = self._conn.execute(
@@ -651,7 +655,7 @@ class _SQLUnitOfWork:
         ]
         if _RENEW_IN_PLACE.run(self._conn, rows) != len(renewals):
             raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
-        self._insert_events([r.event for r in renewals])
+        self._insert_events([r.event for r in renewals], cursors=False)
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
         query = sa.select(workspaces.c.id).where(
