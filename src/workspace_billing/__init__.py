@@ -62,7 +62,7 @@ from .ports import (
     StoreSnapshot,
     UnitOfWork,
 )
-from .renewal import BoundaryKind, RenewalPreview, select_deactivations
+from .renewal import BoundaryKind, Renewal, RenewalPreview, select_deactivations
 from .subscription import Subscription, SubscriptionStatus
 from .workspace import Member, MemberStatus, Role, Workspace
 
@@ -104,6 +104,7 @@ __all__ = [
     "Quote",
     "QuoteRequest",
     "ReconcileReport",
+    "Renewal",
     "RenewalPreview",
     "RenewalReport",
     "Role",

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from workspace_billing import (
     SubscriptionStatus,
     Workspace,
 )
-from workspace_billing.storage.schema import SCHEMA_VERSION, metadata
+from workspace_billing.storage.schema import SCHEMA_VERSION, metadata, workspaces
 from workspace_billing.storage.sql import SQLStore
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
@@ -380,3 +381,29 @@ class TestOutboxOrder:
             (recorded,) = later.append_events([event("third")])
         assert recorded.cursor > max(e.cursor for e in store.snapshot().events[:2])
         assert read() == ["first", "second", "third"]
+
+
+class TestStoredFormat:
+    """The store converts values itself; what it stores is what the column types store."""
+
+    def test_rows_read_back_through_the_column_types_and_the_other_way(
+        self, sql_engine: sa.Engine
+    ) -> None:
+        store = SQLStore(sql_engine)
+        paris = timezone(timedelta(hours=1))
+        created = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=paris)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_1")
+        with sql_engine.begin() as conn:  # written by the store, read with the types
+            typed = conn.execute(sa.select(workspaces).where(workspaces.c.id == ws.id)).one()
+            assert typed.created_at == ws.created_at
+            assert typed.trial_ends_at == ws.subscription.trial_ends_at
+            conn.execute(  # written with the types, read by the store
+                sa.update(workspaces)
+                .where(workspaces.c.id == ws.id)
+                .values(created_at=created, due_at=created + timedelta(days=1))
+            )
+        stored = billing.workspace(ws.id)
+        assert stored.created_at == created
+        assert stored.created_at.tzinfo is UTC
+        assert stored.due_at == created + timedelta(days=1)

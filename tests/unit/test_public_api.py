@@ -15,7 +15,7 @@ PUBLIC = {
     "Money", "NotFound", "PaymentFailed", "PaymentProvider", "PermissionDenied", "Plan",
     "PlanNotSelfServe", "PricePreview", "ProviderError", "ProviderEvent", "ProviderEventType",
     "ProviderStatus", "ProviderSubscription", "Quote", "QuoteRequest", "ReconcileReport",
-    "RenewalPreview", "RenewalReport", "Role", "SeatFloor", "SeatLimitReached", "Store",
+    "Renewal", "RenewalPreview", "RenewalReport", "Role", "SeatFloor", "SeatLimitReached", "Store",
     "StoreError", "StoreSnapshot", "Subscription", "SubscriptionOverview", "SubscriptionStatus",
     "SystemClock",
     "TrialNotEligible", "TrialTerms", "UnitOfWork", "WebhookResult",

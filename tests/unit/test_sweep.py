@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.conftest import PaidWorkspace
 
 from workspace_billing import (
     Billing,
+    Catalog,
     EventType,
+    Interval,
+    Member,
     MemberStatus,
     Money,
+    Role,
     Store,
+    Subscription,
     SubscriptionStatus,
+    Workspace,
 )
+from workspace_billing.renewal import local_boundary, renewal_in_place, summary
+from workspace_billing.subscription import add_interval
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
 
@@ -146,3 +157,132 @@ class TestReconcile:
         paid_workspace(seats=2)
         billing.create_workspace(owner="zoe", name="Trial")
         assert billing.reconcile().examined == 1
+
+
+_CATALOG = Catalog.default()
+_T0 = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
+
+
+def negotiated(
+    anchor: datetime, interval: Interval, *, seats: int = 5, pending: int | None = None, **extra
+) -> Workspace:
+    end = add_interval(anchor, interval)
+    sub = Subscription(
+        plan="enterprise",
+        status=SubscriptionStatus.ACTIVE,
+        seats=seats,
+        interval=interval,
+        pending_seats=pending,
+        period_start=anchor,
+        period_end=end,
+        anchor=anchor,
+        unit_amount=Money(900, "EUR"),
+        **extra,
+    )
+    return Workspace(
+        id="ws_1", name="Big", owner="dora", created_at=anchor, subscription=sub, due_at=end
+    )
+
+
+def active_members(count: int, since: datetime) -> list[Member]:
+    owner = Member("ws_1", "dora", Role.OWNER, MemberStatus.ACTIVE, since, since, 1)
+    others = [
+        Member("ws_1", f"u{n}", Role.MEMBER, MemberStatus.ACTIVE, since, since, n + 2)
+        for n in range(count - 1)
+    ]
+    return [owner, *others]
+
+
+class TestRenewalInPlace:
+    """The sweep's narrow write of a negotiated renewal is the general path's decision."""
+
+    @given(
+        anchor=st.datetimes(
+            min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+        ),
+        interval=st.sampled_from(list(Interval)),
+        seats=st.integers(1, 12),
+        pending=st.none() | st.integers(1, 12),
+        overdue=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=800)),
+        active=st.integers(1, 12),
+    )
+    def test_r3_r9_the_renewal_in_place_equals_the_general_path(
+        self,
+        anchor: datetime,
+        interval: Interval,
+        seats: int,
+        pending: int | None,
+        overdue: timedelta,
+        active: int,
+    ) -> None:
+        ws = negotiated(anchor, interval, seats=seats, pending=pending)
+        assert ws.due_at is not None
+        now = ws.due_at + overdue
+        renewal = renewal_in_place(ws, active, now, _CATALOG)
+        change = local_boundary(ws, active_members(active, anchor), now, _CATALOG)
+        assert change is not None
+        if renewal is None:  # R11 has someone to deactivate: the general path decides
+            assert any(e.type is EventType.MEMBER_DEACTIVATED for e in change.events)
+            return
+        assert renewal.apply(ws) == attrs.evolve(
+            change.workspace, due_at=change.workspace.subscription.next_boundary(_CATALOG)
+        )
+        assert change.events == (renewal.event,)
+        assert change.members == ()
+        assert renewal.event.after == summary(renewal.apply(ws).subscription)
+
+    @pytest.mark.parametrize(
+        "ws",
+        [
+            pytest.param(negotiated(_T0, Interval.MONTH, cancel_at_period_end=True), id="canceled"),
+            pytest.param(negotiated(_T0, Interval.MONTH, subscription_ref="sub_1"), id="provider"),
+            pytest.param(negotiated(_T0, Interval.MONTH, seats=5, pending=2), id="shrinks"),
+            pytest.param(
+                attrs.evolve(
+                    negotiated(_T0, Interval.MONTH),
+                    subscription=Subscription.trial(_CATALOG, _T0),
+                ),
+                id="trial",
+            ),
+        ],
+    )
+    def test_other_boundaries_go_the_general_path(self, ws: Workspace) -> None:
+        """R11/R12/R13: a trial end, a cancellation, a provider's renewal or a renewal
+        that deactivates is not a renewal in place."""
+        later = _T0 + timedelta(days=400)
+        assert renewal_in_place(ws, 4, later, _CATALOG) is None
+
+    def test_a_renewal_not_yet_due_is_not_written(self) -> None:
+        ws = negotiated(_T0, Interval.MONTH)
+        assert renewal_in_place(ws, 1, _T0 + timedelta(days=2), _CATALOG) is None
+
+    def test_r7_renewals_in_place_and_the_general_path_share_a_batch(
+        self, billing: Billing, clock: FakeClock, store: Store
+    ) -> None:
+        for n in range(2):
+            ws = billing.create_workspace(owner=f"o{n}", name="Big", workspace_id=f"ws_{n}")
+            billing.apply_custom_terms(
+                ws.id, operator="ops", seats=5, unit_amount=Money(900, "EUR"), interval="month"
+            )
+            for m in range(3):
+                clock.advance(seconds=1)
+                billing.add_member(ws.id, actor=f"o{n}", user=f"u{n}-{m}")
+        trial = billing.create_workspace(owner="tina", name="Trial", workspace_id="ws_trial")
+        for m in range(3):
+            clock.advance(seconds=1)
+            billing.add_member(trial.id, actor="tina", user=f"t{m}")
+        clock.advance(days=45)
+        report = billing.run_renewals()
+        assert (report.examined, report.changed, report.deactivated) == (3, 3, 2)
+        snapshot = store.snapshot()
+        renewed = [e for e in snapshot.events if e.type is EventType.SUBSCRIPTION_RENEWED]
+        assert sorted(e.workspace_id for e in renewed) == ["ws_0", "ws_1"]
+        for event in renewed:
+            ws = billing.workspace(event.workspace_id)
+            assert event.after == summary(ws.subscription)
+            assert ws.due_at == ws.subscription.period_end
+            assert ws.subscription.period_end is not None
+            assert ws.subscription.period_end > clock.now()
+        gone = {m.user for m in snapshot.members if m.status is MemberStatus.DEACTIVATED}
+        assert gone == {"t2", "t1"}
+        assert billing.run_renewals().changed == 0

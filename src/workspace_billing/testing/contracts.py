@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from ..catalog import Interval
+from ..catalog import Catalog, Interval
 from ..errors import Conflict, PaymentFailed, ProviderError, WebhookVerificationError
 from ..events import Event, EventType
 from ..money import Money
@@ -40,12 +40,14 @@ from ..ports import (
     QuoteRequest,
     Store,
 )
+from ..renewal import renewal_in_place
 from ..subscription import Subscription, SubscriptionStatus
 from ..workspace import Member, MemberStatus, Role, Workspace
 
 __all__ = ["PaymentProviderContract", "ProviderHarness", "StoreContract"]
 
 _T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_CATALOG = Catalog.default()
 
 
 def _workspace(ws_id: str = "ws_1", *, due_at: datetime | None = None) -> Workspace:
@@ -53,6 +55,23 @@ def _workspace(ws_id: str = "ws_1", *, due_at: datetime | None = None) -> Worksp
     return Workspace(
         id=ws_id, name="Acme", owner="alice", created_at=_T0, subscription=sub, due_at=due_at
     )
+
+
+def _negotiated(ws_id: str, *, pending_seats: int | None = None) -> Workspace:
+    """A negotiated plan of 5 seats whose month ends 31 days after ``_T0``."""
+    end = _T0 + timedelta(days=31)
+    sub = Subscription(
+        plan="enterprise",
+        status=SubscriptionStatus.ACTIVE,
+        seats=5,
+        interval=Interval.MONTH,
+        pending_seats=pending_seats,
+        period_start=_T0,
+        period_end=end,
+        anchor=_T0,
+        unit_amount=Money(900, "EUR"),
+    )
+    return attrs.evolve(_workspace(ws_id, due_at=end), subscription=sub)
 
 
 def _member(user: str, seq: int, ws_id: str = "ws_1") -> Member:
@@ -245,6 +264,39 @@ class StoreContract:
         stale = attrs.evolve(_workspace("ws_2"), version=5, name="stale")
         with pytest.raises(Conflict), store.unit_of_work() as uow:
             uow.save_workspaces([attrs.evolve(_workspace("ws_1"), name="new"), stale])
+        assert store.snapshot() == before
+
+    def test_renewals_in_place_write_what_apply_makes_and_their_events(self, store: Store) -> None:
+        """R3/R9/R16: the sweep's narrow write equals the renewal applied to the whole value."""
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_negotiated("ws_1", pending_seats=3))
+            uow.add_workspace(_negotiated("ws_2"))
+        at = _T0 + timedelta(days=31)
+        with store.unit_of_work() as uow:
+            claimed = uow.claim_due(at, 10)
+            renewals = [r for ws in claimed if (r := renewal_in_place(ws, 1, at, _CATALOG))]
+            uow.renew_in_place(renewals)
+        assert len(renewals) == len(claimed) == 2
+        pairs = zip(renewals, claimed, strict=True)
+        expected = [attrs.evolve(r.apply(ws), version=1) for r, ws in pairs]
+        snapshot = store.snapshot()
+        assert list(snapshot.workspaces) == expected
+        assert [w.subscription.seats for w in snapshot.workspaces] == [3, 5]
+        assert [e.type for e in snapshot.events] == [EventType.SUBSCRIPTION_RENEWED] * 2
+        assert list(snapshot.events) == [r.event for r in renewals]
+
+    def test_renewals_in_place_with_one_stale_version_save_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_workspace(_negotiated("ws_1"))
+            uow.add_workspace(_negotiated("ws_2"))
+        before = store.snapshot()
+        at = _T0 + timedelta(days=31)
+        fresh = renewal_in_place(_negotiated("ws_1"), 1, at, _CATALOG)
+        stale = renewal_in_place(attrs.evolve(_negotiated("ws_2"), version=4), 1, at, _CATALOG)
+        assert fresh is not None
+        assert stale is not None
+        with pytest.raises(Conflict), store.unit_of_work() as uow:
+            uow.renew_in_place([fresh, stale])
         assert store.snapshot() == before
 
     def test_subscribed_workspaces_are_paged_by_id(self, store: Store) -> None:
