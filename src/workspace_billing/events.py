@@ -47,8 +47,11 @@ class EventType(enum.StrEnum):
     CUSTOMER_CREATED = "customer_created"
 
 
+_EMPTY: Mapping[str, Scalar] = MappingProxyType({})
+
+
 def _freeze(value: Mapping[str, Scalar]) -> Mapping[str, Scalar]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(dict(value)) if value else _EMPTY
 
 
 @attrs.frozen

@@ -238,16 +238,13 @@ def _next_period(workspace: Workspace, now: datetime) -> Renewal:
         count += 1
         start, end = end, add_interval(anchor, sub.interval, count)
     seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
-    after = summary(sub) | {
-        "seats": seats,
-        "pending_seats": None,
-        "period_end": end.isoformat(),
-    }
+    before = summary(sub)
+    after = {**before, "seats": seats, "pending_seats": None, "period_end": end.isoformat()}
     event = Event(
         type=EventType.SUBSCRIPTION_RENEWED,
         workspace_id=workspace.id,
         at=now,
-        before=summary(sub),
+        before=before,
         after=after,
     )
     return Renewal(workspace.id, workspace.version, seats, start, end, event)
