@@ -132,11 +132,9 @@ def _flush(
     member_rows.clear()
 
 
-BASELINE_SQL = """
-UPDATE wb_members SET status = 'deactivated', deactivated_at = :now
-WHERE (workspace_id, "user") IN (
-    SELECT workspace_id, "user" FROM (
-        SELECT m.workspace_id, m."user",
+_TO_DEACTIVATE = """
+    SELECT workspace_id, "user", seats FROM (
+        SELECT m.workspace_id, m."user", COALESCE(w.pending_seats, w.seats) AS seats,
                ROW_NUMBER() OVER (PARTITION BY m.workspace_id
                                   ORDER BY m.active_since DESC, m.seq DESC) AS newest,
                a.active - COALESCE(w.pending_seats, w.seats) AS excess
@@ -147,7 +145,13 @@ WHERE (workspace_id, "user") IN (
         WHERE m.status = 'active' AND m.role <> 'owner' AND w.due_at <= :now
     ) ranked
     WHERE newest <= excess
-)
+"""
+"""The members R11 deactivates on the fixture, with their workspace's seats: the
+newest active non-owners beyond the seats after the renewal."""
+
+BASELINE_SQL = f"""
+UPDATE wb_members SET status = 'deactivated', deactivated_at = :now
+WHERE (workspace_id, "user") IN (SELECT workspace_id, "user" FROM ({_TO_DEACTIVATE}) chosen)
 """
 
 
@@ -175,21 +179,6 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports KB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-
-_TO_DEACTIVATE = """
-    SELECT workspace_id, "user", seats FROM (
-        SELECT m.workspace_id, m."user", COALESCE(w.pending_seats, w.seats) AS seats,
-               ROW_NUMBER() OVER (PARTITION BY m.workspace_id
-                                  ORDER BY m.active_since DESC, m.seq DESC) AS newest,
-               a.active - COALESCE(w.pending_seats, w.seats) AS excess
-        FROM wb_members m
-        JOIN wb_workspaces w ON w.id = m.workspace_id
-        JOIN (SELECT workspace_id, count(*) AS active FROM wb_members
-              WHERE status = 'active' GROUP BY workspace_id) a ON a.workspace_id = m.workspace_id
-        WHERE m.status = 'active' AND m.role <> 'owner' AND w.due_at <= :now
-    ) ranked
-    WHERE newest <= excess
-"""
 
 _DIALECT = {
     "sqlite": {
