@@ -13,7 +13,9 @@ baselines, checking that each made the same deactivations as the sweep:
 - a like-for-like one: the same ``UPDATE``, plus one statement renewing every
   workspace's period and one writing an event per renewal and per deactivation,
   which is what the sweep also writes (R16), for how much of the gap is work
-  the first baseline leaves out.
+  the first baseline leaves out. It is written for this fixture (every anchor
+  on the 1st, whole seconds): SQLite's month arithmetic does not clamp month
+  ends as ``add_interval`` does. Only its deactivations are checked.
 
 Each worker reports its own peak memory; run each scale in its own process.
 """

@@ -566,9 +566,11 @@ class Billing:
 
         Safe to run as often as you like, and to kill: a batch commits whole or
         not at all, a boundary is applied once per period, and a second run
-        finds nothing to do. A workspace that fails is logged, reported and
-        retried by the next run; it does not stop the others. ``progress`` is
-        called with the report so far after each batch.
+        finds nothing to do. In the outbox, a batch's events come grouped by
+        the way they were written (the general path's, then the renewals in
+        place); each workspace's own events keep their order. A workspace that
+        fails is logged, reported and retried by the next run; it does not stop
+        the others. ``progress`` is called with the report so far after each batch.
         """
         if batch_size < 1:
             raise InvalidRequest("batch_size must be at least 1")

@@ -147,7 +147,8 @@ class UnitOfWork(Protocol):
     def renew_in_place(self, renewals: Sequence[Renewal]) -> None:
         """Write negotiated plans' renewals and their events, the bulk of a renewal
         sweep: each workspace as ``renewal.apply`` makes it, its version one higher.
-        ``Conflict`` if any version is stale, and then nothing is saved."""
+        ``Conflict`` if any version is stale; let it end the unit of work, which
+        then saves nothing (as with ``save_workspaces``)."""
         ...
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:

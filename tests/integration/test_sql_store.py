@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from tests.conftest import POSTGRES_ENV, _wipe, postgres_url
@@ -24,14 +25,21 @@ from workspace_billing import (
     BillingError,
     Catalog,
     Conflict,
+    Event,
+    EventType,
     InvalidRequest,
+    Member,
     MemberStatus,
+    Money,
+    Role,
     SeatLimitReached,
     StoreError,
+    Subscription,
     SubscriptionStatus,
     Workspace,
 )
-from workspace_billing.storage.schema import SCHEMA_VERSION, metadata, workspaces
+from workspace_billing.storage.rows import Codec, event_row, member_row, raw_columns, workspace_row
+from workspace_billing.storage.schema import SCHEMA_VERSION, events, members, metadata, workspaces
 from workspace_billing.storage.sql import SQLStore
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
@@ -383,27 +391,70 @@ class TestOutboxOrder:
         assert read() == ["first", "second", "third"]
 
 
-class TestStoredFormat:
-    """The store converts values itself; what it stores is what the column types store."""
+_SAME = Codec(datetime_out=lambda v: v, datetime_in=lambda v: v, json_out=dict, json_in=dict)
+"""Python values as they are: for writing through SQLAlchemy's column types."""
 
-    def test_rows_read_back_through_the_column_types_and_the_other_way(
-        self, sql_engine: sa.Engine
+
+def raw_rows(engine: sa.Engine, table: sa.Table, order: sa.ColumnElement[Any]) -> list[Any]:
+    """The rows as the driver returns them: SQLite's text, PostgreSQL's values."""
+    query = sa.select(*raw_columns(table)).order_by(order)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query)]
+
+
+class TestStoredFormat:
+    """The store converts values itself; it stores exactly what the column types store."""
+
+    @pytest.mark.parametrize(
+        "at",
+        [
+            datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+            datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC),
+            datetime(2026, 3, 1, 0, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+            datetime(999, 1, 2, tzinfo=UTC),
+        ],
+        ids=["whole-second", "microseconds", "other-offset", "year-999"],
+    )
+    def test_workspaces_members_and_events_are_stored_as_the_column_types_store_them(
+        self, sql_engine: sa.Engine, at: datetime
     ) -> None:
         store = SQLStore(sql_engine)
-        paris = timezone(timedelta(hours=1))
-        created = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=paris)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_1")
-        with sql_engine.begin() as conn:  # written by the store, read with the types
-            typed = conn.execute(sa.select(workspaces).where(workspaces.c.id == ws.id)).one()
-            assert typed.created_at == ws.created_at
-            assert typed.trial_ends_at == ws.subscription.trial_ends_at
-            conn.execute(  # written with the types, read by the store
-                sa.update(workspaces)
-                .where(workspaces.c.id == ws.id)
-                .values(created_at=created, due_at=created + timedelta(days=1))
+        sub = Subscription(
+            plan="enterprise", status=SubscriptionStatus.ACTIVE, seats=3,
+            period_start=at, period_end=at + timedelta(days=31), anchor=at,
+            cancel_at_period_end=True, unit_amount=Money(900, "EUR"),
+        )  # fmt: skip
+        mine = Workspace(id="a", name="A", owner="o", created_at=at, subscription=sub, due_at=at)
+        member = Member("a", "u", Role.ADMIN, MemberStatus.DEACTIVATED, at, at, 1, at)
+        event = Event(
+            type=EventType.MEMBER_DEACTIVATED, workspace_id="a", at=at, subject="u",
+            before={"status": "active"}, after={"n": 1, "x": None, "ok": True}, data={},
+        )  # fmt: skip
+        with store.unit_of_work() as uow:
+            uow.add_workspace(mine)
+            uow.save_member(member)
+            uow.append_events([event])
+        with sql_engine.begin() as conn:
+            conn.execute(sa.insert(workspaces), workspace_row(attrs.evolve(mine, id="b"), _SAME))
+            conn.execute(
+                sa.insert(members), member_row(attrs.evolve(member, workspace_id="b"), _SAME)
             )
-        stored = billing.workspace(ws.id)
-        assert stored.created_at == created
-        assert stored.created_at.tzinfo is UTC
-        assert stored.due_at == created + timedelta(days=1)
+            conn.execute(sa.insert(events), event_row(attrs.evolve(event, workspace_id="b"), _SAME))
+        for table, key, ws_column in (
+            (workspaces, workspaces.c.id, 0),
+            (members, members.c.workspace_id, 0),
+            (events, events.c.workspace_id, 2),
+        ):
+            by_store, by_types = raw_rows(sql_engine, table, key)
+            differs = [
+                (column.name, a, b)
+                for column, a, b in zip(table.columns, by_store, by_types, strict=True)
+                if a != b
+                and column.name != "cursor"
+                and column.name != table.columns[ws_column].name
+            ]
+            assert differs == []
+        stored = store.snapshot()
+        assert stored.workspaces[0] == mine
+        assert stored.members[0] == member
+        assert [e for e in stored.events if e.workspace_id == "a"] == [event]

@@ -18,6 +18,7 @@ from workspace_billing import (
     Member,
     MemberStatus,
     Money,
+    Renewal,
     Role,
     Store,
     Subscription,
@@ -224,12 +225,29 @@ class TestRenewalInPlace:
         if renewal is None:  # R11 has someone to deactivate: the general path decides
             assert any(e.type is EventType.MEMBER_DEACTIVATED for e in change.events)
             return
-        assert renewal.apply(ws) == attrs.evolve(
-            change.workspace, due_at=change.workspace.subscription.next_boundary(_CATALOG)
+        # What the renewal must be, worked out independently: the first period
+        # counted from the anchor that ends after now; the decrease applied (R9).
+        n = 1
+        while add_interval(anchor, interval, n) <= now:
+            n += 1
+        expected = attrs.evolve(
+            ws.subscription,
+            seats=pending if pending is not None else seats,
+            pending_seats=None,
+            period_start=add_interval(anchor, interval, n - 1),
+            period_end=add_interval(anchor, interval, n),
         )
+        assert expected.period_start is not None
+        assert expected.period_start <= now < add_interval(anchor, interval, n)
+        assert renewal.apply(ws) == attrs.evolve(
+            ws, subscription=expected, due_at=expected.period_end
+        )
+        assert renewal.event.before == summary(ws.subscription)
+        assert renewal.event.after == summary(expected)
+        # ... and the general path decides the same.
+        assert change.workspace.subscription == expected
         assert change.events == (renewal.event,)
         assert change.members == ()
-        assert renewal.event.after == summary(renewal.apply(ws).subscription)
 
     @pytest.mark.parametrize(
         "ws",
@@ -257,8 +275,21 @@ class TestRenewalInPlace:
         assert renewal_in_place(ws, 1, _T0 + timedelta(days=2), _CATALOG) is None
 
     def test_r7_renewals_in_place_and_the_general_path_share_a_batch(
-        self, billing: Billing, clock: FakeClock, store: Store
+        self,
+        billing: Billing,
+        clock: FakeClock,
+        store: Store,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        in_place: list[str] = []
+
+        def spy(ws: Workspace, active: int, now: datetime, catalog: Catalog) -> Renewal | None:
+            found = renewal_in_place(ws, active, now, catalog)
+            if found is not None:
+                in_place.append(ws.id)
+            return found
+
+        monkeypatch.setattr("workspace_billing.billing.renewal_in_place", spy)
         for n in range(2):
             ws = billing.create_workspace(owner=f"o{n}", name="Big", workspace_id=f"ws_{n}")
             billing.apply_custom_terms(
@@ -274,6 +305,7 @@ class TestRenewalInPlace:
         clock.advance(days=45)
         report = billing.run_renewals()
         assert (report.examined, report.changed, report.deactivated) == (3, 3, 2)
+        assert sorted(in_place) == ["ws_0", "ws_1"]  # the trial end went the general path
         snapshot = store.snapshot()
         renewed = [e for e in snapshot.events if e.type is EventType.SUBSCRIPTION_RENEWED]
         assert sorted(e.workspace_id for e in renewed) == ["ws_0", "ws_1"]

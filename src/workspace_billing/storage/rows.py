@@ -82,7 +82,10 @@ def _sqlite_datetime_out(value: datetime | None) -> str | None:
 
 
 def _sqlite_datetime_in(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value + "+00:00")
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)  # also text another writer left with an offset
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _postgres_datetime_out(value: datetime | None) -> datetime | None:

@@ -306,7 +306,7 @@ def _update_where(table: sa.Table, *keys: str) -> sa.Update:
     )
 
 
-def _recordset(table: sa.Table, names: Sequence[str]) -> Any:
+def _recordset(table: sa.Table, names: Sequence[str]) -> sa.TableValuedAlias:
     """``json_to_recordset(CAST(:rows AS JSON)) AS v(a type, ...)``: a batch of rows
     sent as one JSON document and read as a relation, so that the batch is one
     statement on PostgreSQL. A ``b_<key>`` name is typed like its column."""
@@ -348,6 +348,9 @@ _INSERT_ONCE = {
 }
 
 
+_Write = sa.Insert | sa.Update
+
+
 class _Batch:
     """One write applied to a batch of rows, the fastest way each database allows.
 
@@ -359,31 +362,48 @@ class _Batch:
     statement applies (arrays were slower: the driver escapes every JSON text).
     """
 
-    def __init__(self, sqlite_statement: sa.Insert | sa.Update, postgres_statement: Any) -> None:
+    def __init__(self, sqlite_statement: _Write, postgres_statement: _Write) -> None:
         self._sqlite = sqlite_statement
         self._postgres = postgres_statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._compiled: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None]] = {}
 
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Write ``rows`` (as ``rows.py`` builds them); the number of rows written."""
         if conn.dialect.name == "postgresql":
-            document = json.dumps(rows, default=datetime.isoformat)
+            document = json.dumps(rows, default=_json_datetime)
             return conn.execute(self._postgres, {"rows": document}).rowcount
         sql, order = self._compile(conn)
+        if order is None:  # an engine made with paramstyle="named"
+            return conn.exec_driver_sql(sql, [dict(row) for row in rows]).rowcount
         return conn.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows]).rowcount
 
-    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...]]:
+    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None]:
         translate = conn.get_execution_options().get("schema_translate_map") or {}
-        key = repr(sorted(translate.items(), key=repr))
+        key = (
+            conn.dialect.name,
+            conn.dialect.paramstyle,
+            repr(sorted(translate.items(), key=repr)),
+        )
         if key not in self._compiled:
+            if len(self._compiled) >= _COMPILED_LIMIT:  # one a schema map: bound it
+                self._compiled.clear()
             compiled = self._sqlite.compile(
                 dialect=conn.dialect,
                 schema_translate_map=translate or None,
                 render_schema_translate=bool(translate),
             )
-            assert compiled.positiontup is not None  # sqlite3 binds by position
-            self._compiled[key] = (compiled.string, tuple(compiled.positiontup))
+            order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+            self._compiled[key] = (compiled.string, order)
         return self._compiled[key]
+
+
+_COMPILED_LIMIT = 256
+
+
+def _json_datetime(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"a batch row holds {value!r}, which has no JSON form")
 
 
 def _renew_in_place() -> tuple[sa.Update, sa.Update]:
@@ -593,7 +613,8 @@ class _SQLUnitOfWork:
         if not workspace_ids:
             return found
         if self._dialect == "postgresql":
-            rows = self._conn.execute(_PG_MEMBERS_OF, {"ids": json.dumps(list(workspace_ids))})
+            ids = json.dumps(list(found))  # each id once, as the IN list reads them
+            rows = self._conn.execute(_PG_MEMBERS_OF, {"ids": ids})
         else:
             rows = self._conn.execute(_MEMBERS_OF, {"ids": list(workspace_ids)})
         for row in rows.mappings():
@@ -605,7 +626,7 @@ class _SQLUnitOfWork:
         if not workspace_ids:
             return counts
         if self._dialect == "postgresql":
-            rows = self._conn.execute(_PG_ACTIVE_COUNTS, {"ids": json.dumps(list(workspace_ids))})
+            rows = self._conn.execute(_PG_ACTIVE_COUNTS, {"ids": json.dumps(list(counts))})
         else:
             rows = self._conn.execute(_ACTIVE_COUNTS, {"ids": list(workspace_ids)})
         counts.update({row[0]: int(row[1]) for row in rows})
