@@ -458,3 +458,22 @@ class TestStoredFormat:
         assert stored.workspaces[0] == mine
         assert stored.members[0] == member
         assert [e for e in stored.events if e.workspace_id == "a"] == [event]
+
+    def test_an_engine_binding_by_name_runs_the_batch_writes(self, tmp_path: Path) -> None:
+        """The batch statements follow the engine's parameter style."""
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+        store = SQLStore(engine)
+        store.create_schema()
+        clock = FakeClock()
+        provider = FakePaymentProvider(clock=clock)
+        billing = Billing(catalog=Catalog.default(), store=store, provider=provider, clock=clock)
+        billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_1")
+        for user in ("bob", "carol"):
+            billing.add_member("ws_1", actor="alice", user=user)
+        billing.apply_custom_terms(
+            "ws_1", operator="ops", seats=5, unit_amount=Money(900, "EUR"), interval="month"
+        )
+        clock.advance(days=40)
+        assert billing.run_renewals().changed == 1
+        assert billing.workspace("ws_1").subscription.period_start is not None
+        engine.dispose()
