@@ -188,21 +188,12 @@ class Renewal:
 
     def apply(self, workspace: Workspace) -> Workspace:
         sub = workspace.subscription
-        renewed = Subscription(
-            plan=sub.plan,
-            status=sub.status,
+        renewed = attrs.evolve(
+            sub,
             seats=self.seats,
-            interval=sub.interval,
             pending_seats=None,
-            trial_ends_at=sub.trial_ends_at,
             period_start=self.period_start,
             period_end=self.period_end,
-            cancel_at_period_end=sub.cancel_at_period_end,
-            past_due_since=sub.past_due_since,
-            unit_amount=sub.unit_amount,
-            customer_ref=sub.customer_ref,
-            subscription_ref=sub.subscription_ref,
-            anchor=sub.anchor,
         )
         return attrs.evolve(workspace, subscription=renewed, due_at=self.period_end)
 
