@@ -560,9 +560,8 @@ class Billing:
         nobody, the bulk of a sweep, is a narrow update of its period; members
         are loaded only where R11 has someone to deactivate. Provider-managed
         renewals are then fetched from the provider, one workspace at a time,
-        outside any lock. On
-        PostgreSQL a batch skips rows another worker holds, so several workers
-        share the sweep.
+        outside any lock. On PostgreSQL a batch skips rows another worker holds,
+        so several workers share the sweep.
 
         Safe to run as often as you like, and to kill: a batch commits whole or
         not at all, a boundary is applied once per period, and a second run
