@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,14 +162,6 @@ def deactivated_set(url: str) -> set[tuple[str, str]]:
         ).all()
     engine.dispose()
     return {(r[0], r[1]) for r in rows}
-
-
-@contextmanager
-def timed() -> Iterator[Callable[[], float]]:
-    start = time.perf_counter()
-    elapsed = [0.0]
-    yield lambda: elapsed[0]
-    elapsed[0] = time.perf_counter() - start
 
 
 def peak_rss_mb() -> float:

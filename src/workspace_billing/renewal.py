@@ -229,15 +229,8 @@ def _next_period(workspace: Workspace, now: datetime) -> Renewal:
         count += 1
         start, end = end, add_interval(anchor, sub.interval, count)
     seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
-    before = summary(sub)
-    after = {**before, "seats": seats, "pending_seats": None, "period_end": end.isoformat()}
-    event = Event(
-        type=EventType.SUBSCRIPTION_RENEWED,
-        workspace_id=workspace.id,
-        at=now,
-        before=before,
-        after=after,
-    )
+    renewed = attrs.evolve(sub, seats=seats, pending_seats=None, period_start=start, period_end=end)
+    event = renewed_event(workspace, renewed, now)
     return Renewal(workspace.id, workspace.version, seats, start, end, event)
 
 
