@@ -289,7 +289,7 @@ class TestRenewalInPlace:
                 in_place.append(ws.id)
             return found
 
-        monkeypatch.setattr("workspace_billing.billing.renewal_in_place", spy)
+        monkeypatch.setattr("workspace_billing.service.renewals.renewal_in_place", spy)
         for n in range(2):
             ws = billing.create_workspace(owner=f"o{n}", name="Big", workspace_id=f"ws_{n}")
             billing.apply_custom_terms(

@@ -1,0 +1,276 @@
+"""The wiring of Billing and the read, lock and save steps its parts share."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import attrs
+
+from ..catalog import Catalog, Entitlements, Plan, SeatFloor
+from ..clock import SystemClock
+from ..errors import (
+    InvalidRequest,
+)
+from ..events import Event, EventType
+from ..mirror import apply_view
+from ..overview import (
+    SubscriptionOverview,
+)
+from ..permissions import require_manager
+from ..ports import (
+    Clock,
+    PaymentProvider,
+    ProviderStatus,
+    ProviderSubscription,
+    Store,
+    UnitOfWork,
+)
+from ..renewal import (
+    Change,
+    local_boundary,
+    preview,
+)
+from ..subscription import Subscription, SubscriptionStatus
+from ..workspace import Member, Workspace
+from .checks import active_count, get_workspace, intent_key
+
+
+class ServiceBase:
+    """What every part of :class:`~workspace_billing.Billing` shares: its wiring and
+    the steps that read, lock and save a workspace around a pure decision."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: Store,
+        provider: PaymentProvider,
+        clock: Clock | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self._store = store
+        self._provider = provider
+        self._clock: Clock = clock or SystemClock()
+        self._new_id = id_factory or (lambda: f"ws_{uuid.uuid4().hex}")
+
+    def __repr__(self) -> str:
+        return f"Billing(store={self._store!r}, provider={self._provider!r})"
+
+    def _load(self, workspace_id: str) -> Workspace:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return get_workspace(uow, workspace_id)
+
+    def _read(
+        self, workspace_id: str, *, with_members: bool = True
+    ) -> tuple[Workspace, list[Member]]:
+        with self._store.unit_of_work(read_only=True) as uow:
+            ws = get_workspace(uow, workspace_id)
+            return ws, (uow.members(ws.id) if with_members else [])
+
+    def _read_for(
+        self,
+        workspace_id: str,
+        actor: str,
+        check: Callable[[Workspace, list[Member]], object],
+    ) -> tuple[Workspace, list[Member]]:
+        """Read for an owner's or admin's change, after applying a boundary already due.
+
+        A change made after a period ended but before the renewal was applied
+        would otherwise be decided on last period's seats (and skip R11). The
+        actor and the request are checked (``check`` raises) before the boundary
+        is applied, so a refused request changes nothing; the caller checks again
+        on the state it gets back.
+        """
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        check(ws, members)
+        now = self._clock.now()
+        if ws.due_at is None or ws.due_at > now:
+            return ws, members
+        self._settle_boundary(ws.id, now)
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        return ws, members
+
+    def _change(
+        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
+    ) -> SubscriptionOverview:
+        with self._store.unit_of_work() as uow:
+            ws = get_workspace(uow, workspace_id, for_update=True)
+            saved = self._save(uow, ws, decide(ws, uow.members(ws.id)))
+            return self._overview(saved, uow.members(ws.id))
+
+    def _member_action(
+        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
+    ) -> list[Member]:
+        """Decide and save a member change in one locked transaction; returns the members.
+
+        ``decide`` checks the actor and the request first, so a refusal rolls back
+        with nothing written. When a boundary fell due and was not applied yet,
+        it is applied first (after the request was found acceptable) and the
+        change is decided again on the new state.
+        """
+        now = self._clock.now()
+        for attempt in range(2):
+            with self._store.unit_of_work() as uow:
+                ws = get_workspace(uow, workspace_id, for_update=True)
+                members = uow.members(ws.id)
+                change = decide(ws, members)
+                if attempt == 1 or ws.due_at is None or ws.due_at > now:
+                    self._save(uow, ws, change)
+                    return members_after(members, change)
+            self._settle_boundary(workspace_id, now)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _due(self, ws: Workspace) -> Workspace:
+        """``ws`` with ``due_at`` set to its next boundary, for the sweep's index."""
+        due = ws.subscription.next_boundary(self.catalog)
+        return ws if ws.due_at == due else attrs.evolve(ws, due_at=due)
+
+    def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
+        ws = self._due(change.workspace)
+        saved = uow.save_workspace(ws) if ws != stored else stored
+        for member in change.members:
+            uow.save_member(member)
+        for user in change.removed:
+            uow.delete_member(ws.id, user)
+        if change.events:
+            uow.append_events(change.events)
+        return saved
+
+    def _apply_view(
+        self, workspace_id: str, actor: str | None, view: ProviderSubscription
+    ) -> SubscriptionOverview:
+        now = self._clock.now()
+        return self._change(
+            workspace_id,
+            lambda ws, members: apply_view(ws, members, view, now, self.catalog, actor),
+        )
+
+    def _settle_boundary(self, workspace_id: str, now: datetime) -> Change | None:
+        """Apply one due boundary; None when it waits on the provider."""
+        ws = self._load(workspace_id)
+        sub = ws.subscription
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            view = self._provider.fetch_subscription(sub.subscription_ref)
+            grace_over = (grace := sub.grace_ends_at(self.catalog)) is not None and grace <= now
+            if grace_over and view.status is ProviderStatus.PAST_DUE:
+                self._provider.cancel(
+                    view.ref,
+                    at_period_end=False,
+                    idempotency_key=intent_key(ws, "cancel-unpaid"),
+                )
+                return self._boundary_tx(
+                    workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog)
+                )
+            change = self._boundary_tx(
+                workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
+            )
+            if change is None or not change.events:
+                return None
+            return change
+        return self._boundary_tx(
+            workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog)
+        )
+
+    def _boundary_tx(
+        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change | None]
+    ) -> Change | None:
+        with self._store.unit_of_work() as uow:
+            ws = get_workspace(uow, workspace_id, for_update=True)
+            change = decide(ws, uow.members(ws.id))
+            if change is None:
+                return None
+            self._save(uow, ws, change)
+            return change
+
+    def _ensure_customer(self, ws: Workspace, actor: str) -> str:
+        if ws.subscription.customer_ref is not None:
+            return ws.subscription.customer_ref
+        ref = self._provider.create_customer(
+            workspace_id=ws.id, name=ws.name, owner=ws.owner, idempotency_key=f"wb:{ws.id}:customer"
+        )
+        now = self._clock.now()
+
+        def record(ws: Workspace, members: list[Member]) -> Change:
+            if ws.subscription.customer_ref is not None:
+                return Change(ws)
+            sub = attrs.evolve(ws.subscription, customer_ref=ref)
+            event = Event(
+                type=EventType.CUSTOMER_CREATED,
+                workspace_id=ws.id,
+                at=now,
+                actor=actor,
+                data={"customer_ref": ref},
+            )
+            return Change(attrs.evolve(ws, subscription=sub), (), (event,))
+
+        self._change(ws.id, record)
+        customer = self._load(ws.id).subscription.customer_ref
+        assert customer is not None
+        return customer
+
+    def _check_seats(
+        self, plan: Plan, seats: object, members: Iterable[Member], *, floor: bool = True
+    ) -> int:
+        if isinstance(seats, bool) or not isinstance(seats, int):
+            raise InvalidRequest(f"seats must be a whole number, not {seats!r}")
+        if seats < 1:
+            raise InvalidRequest("seats must be at least 1: the owner holds a seat")
+        if seats > plan.max_seats:
+            raise InvalidRequest(
+                f"at most {plan.max_seats} seats can be bought on {plan.code!r}; "
+                "contact sales for more"
+            )
+        used = active_count(members)
+        if floor and self.catalog.seat_floor is SeatFloor.SEATS_IN_USE and seats < used:
+            raise InvalidRequest(
+                f"{used} members are active: remove members before going below {used} seats"
+            )
+        return seats
+
+    def _entitlements(self, sub: Subscription) -> Entitlements:
+        """What the workspace may use now: a trial or a grace period that ended grants
+        the fallback's features at once, even before the renewal job applies it."""
+        due = sub.next_boundary(self.catalog)
+        lapsing = sub.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+        if lapsing and due is not None and due <= self._clock.now():
+            sub = Subscription.fallback(self.catalog)
+        return self.catalog.entitlements(sub.plan, expired=sub.status is SubscriptionStatus.EXPIRED)
+
+    def _overview(self, ws: Workspace, members: list[Member]) -> SubscriptionOverview:
+        sub = ws.subscription
+        plan = self.catalog.plan(sub.plan)
+        next_seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
+        return SubscriptionOverview(
+            workspace_id=ws.id,
+            plan=sub.plan,
+            plan_name=plan.name,
+            status=sub.status,
+            interval=sub.interval,
+            seats=sub.seats,
+            seats_used=active_count(members),
+            pending_seats=sub.pending_seats,
+            pending_seats_at=sub.period_end if sub.pending_seats is not None else None,
+            trial_ends_at=sub.trial_ends_at,
+            period_start=sub.period_start,
+            renews_at=None if sub.cancel_at_period_end else sub.period_end,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            grace_ends_at=sub.grace_ends_at(self.catalog),
+            price_per_seat=sub.unit_amount,
+            total=sub.recurring_total(),
+            next_total=sub.recurring_total(next_seats),
+            features=self._entitlements(sub),
+            preview=preview(ws, members, self.catalog),
+        )
+
+
+def members_after(members: list[Member], change: Change) -> list[Member]:
+    after = {m.user: m for m in members}
+    after.update({m.user: m for m in change.members})
+    for user in change.removed:
+        after.pop(user, None)
+    return list(after.values())

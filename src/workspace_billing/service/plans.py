@@ -1,0 +1,264 @@
+"""Plans and seats through the provider: price previews (R18), upgrades (R6),
+seat changes (R9), cancel and resume (R13), the billing portal."""
+
+from __future__ import annotations
+
+import attrs
+
+from ..catalog import Interval, Plan
+from ..errors import (
+    InvalidRequest,
+    PlanNotSelfServe,
+)
+from ..events import Event, EventType
+from ..money import Money
+from ..overview import (
+    PricePreview,
+    SubscriptionOverview,
+)
+from ..permissions import require_manager
+from ..ports import (
+    Checkout,
+    CheckoutRequest,
+    QuoteRequest,
+)
+from ..renewal import (
+    Change,
+    summary,
+)
+from ..subscription import Subscription
+from ..workspace import Member, Workspace
+from .base import ServiceBase
+from .checks import intent_key, text
+
+
+class PlanActions(ServiceBase):
+    # ---------------------------------------------------------- plan & seats
+
+    def preview_change(
+        self,
+        workspace_id: str,
+        *,
+        actor: str,
+        seats: int | None = None,
+        plan: str | None = None,
+        interval: str | Interval | None = None,
+    ) -> PricePreview:
+        """The price of a plan or seat change, changing nothing (R18)."""
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        sub = ws.subscription
+        target, period, count = self._target(sub, plan, interval, seats)
+        self._check_seats(target, count, members)
+        unit = target.price(period)
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            if target.code == sub.plan and period is sub.interval and count <= sub.seats:
+                return PricePreview(
+                    target.code, period, count, Money.zero(unit.currency), unit * count,
+                    applies_at=sub.period_end if count < sub.seats else None,
+                )  # fmt: skip
+            quote = self._provider.quote(
+                QuoteRequest(target.code, period, count, unit, sub.subscription_ref)
+            )
+        else:
+            quote = self._provider.quote(QuoteRequest(target.code, period, count, unit))
+        return PricePreview(target.code, period, count, quote.due_now, quote.recurring, None)
+
+    def upgrade(
+        self,
+        workspace_id: str,
+        *,
+        actor: str,
+        plan: str,
+        seats: int,
+        interval: str | Interval = Interval.MONTH,
+        success_url: str,
+        cancel_url: str,
+    ) -> Checkout:
+        """Move to a self-serve plan (R6). The plan applies when payment is confirmed.
+
+        From the trial or the free plan this opens the provider's checkout (send
+        the user to ``Checkout.url``). From another paid plan the change is made
+        at once with the payment method on file and ``Checkout.url`` is None.
+        """
+
+        def validate(ws: Workspace, members: list[Member]) -> tuple[Plan, Interval, int]:
+            target, period, _ = self._target(ws.subscription, plan, interval, seats)
+            count = self._check_seats(target, seats, members)  # required here, no default
+            text("success_url", success_url, 2000)
+            text("cancel_url", cancel_url, 2000)
+            sub = ws.subscription
+            if sub.is_sales_managed:
+                raise InvalidRequest(
+                    "this workspace has a negotiated plan: contact sales to change it"
+                )
+            if sub.is_provider_managed and target.code == sub.plan and period is sub.interval:
+                raise InvalidRequest(
+                    f"the workspace is already on {target.code!r} ({period.value}ly): "
+                    "use change_seats to change its seats"
+                )
+            return target, period, count
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        target, period, count = validate(ws, members)
+        sub = ws.subscription
+        unit = target.price(period)
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            view = self._provider.change_plan(
+                sub.subscription_ref,
+                plan=target.code,
+                interval=period,
+                seats=count,
+                unit_amount=unit,
+                idempotency_key=intent_key(ws, "plan", target.code, period, count),
+            )
+            self._apply_view(ws.id, actor, view)
+            return Checkout(id=view.ref, url=None)
+        customer_ref = self._ensure_customer(ws, actor)
+        ws = self._load(ws.id)
+        request = CheckoutRequest(
+            workspace_id=ws.id,
+            customer_ref=customer_ref,
+            plan=target.code,
+            interval=period,
+            seats=count,
+            unit_amount=unit,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+        key = intent_key(ws, "checkout", target.code, period, count, success_url, cancel_url)
+        checkout = self._provider.create_checkout(request, idempotency_key=key)
+        with self._store.unit_of_work() as uow:
+            uow.append_events(
+                [
+                    Event(
+                        type=EventType.CHECKOUT_STARTED,
+                        workspace_id=ws.id,
+                        at=self._clock.now(),
+                        actor=actor,
+                        before=summary(sub),
+                        data={
+                            "checkout_id": checkout.id,
+                            "plan": target.code,
+                            "interval": period.value,
+                            "seats": count,
+                        },
+                    )
+                ]
+            )
+        return checkout
+
+    def change_seats(self, workspace_id: str, *, actor: str, seats: int) -> SubscriptionOverview:
+        """Buy or give back seats (R9).
+
+        An increase is charged at once, prorated, and granted when paid; a
+        ``PaymentFailed`` leaves everything as it was. A decrease is scheduled
+        for the next renewal, where R11 applies. Asking for the seats in force
+        withdraws a scheduled decrease.
+        """
+
+        def validate(ws: Workspace, members: list[Member]) -> str:
+            sub = ws.subscription
+            if sub.is_sales_managed:
+                raise InvalidRequest(
+                    "seats of a negotiated plan are changed by sales (contact_sales)"
+                )
+            if not sub.is_provider_managed or sub.subscription_ref is None:
+                raise InvalidRequest("seats are bought on a paid plan: upgrade first")
+            self._check_seats(self.catalog.plan(sub.plan), seats, members)
+            return sub.subscription_ref
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        ref = validate(ws, members)
+        sub = ws.subscription
+        if seats == sub.seats and sub.pending_seats is None:
+            return self._overview(ws, members)
+        if seats > sub.seats:
+            view = self._provider.increase_seats(
+                ref, seats, idempotency_key=intent_key(ws, "increase", seats)
+            )
+        else:
+            if seats == sub.pending_seats:
+                return self._overview(ws, members)
+            view = self._provider.schedule_seat_decrease(
+                ref, seats, idempotency_key=intent_key(ws, "decrease", seats)
+            )
+        return self._apply_view(ws.id, actor, view)
+
+    def cancel(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
+        """Cancel at the end of the paid period (R13); features stay until then."""
+        return self._set_cancellation(workspace_id, actor, cancel=True)
+
+    def resume(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
+        """Withdraw a cancellation before the period ends (R13)."""
+        return self._set_cancellation(workspace_id, actor, cancel=False)
+
+    def billing_portal(self, workspace_id: str, *, actor: str, return_url: str) -> str:
+        """A session of the provider's billing portal (cards, invoices, seats)."""
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        return_url = text("return_url", return_url, 2000)
+        customer_ref = self._ensure_customer(ws, actor)
+        ws = self._load(ws.id)
+        return self._provider.portal_url(
+            customer_ref,
+            return_url=return_url,
+            idempotency_key=intent_key(ws, "portal", return_url, self._clock.now().isoformat()),
+        )
+
+    def _set_cancellation(
+        self, workspace_id: str, actor: str, *, cancel: bool
+    ) -> SubscriptionOverview:
+
+        def validate(ws: Workspace, members: list[Member]) -> None:
+            if not ws.subscription.status.is_paid:
+                raise InvalidRequest("there is no paid subscription to cancel or resume")
+
+        ws, members = self._read_for(workspace_id, actor, validate)
+        validate(ws, members)
+        sub = ws.subscription
+        if sub.cancel_at_period_end is cancel:
+            return self._overview(ws, members)
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            ref = sub.subscription_ref
+            if cancel:
+                view = self._provider.cancel(
+                    ref, at_period_end=True, idempotency_key=intent_key(ws, "cancel")
+                )
+            else:
+                view = self._provider.resume(ref, idempotency_key=intent_key(ws, "resume"))
+            return self._apply_view(ws.id, actor, view)
+        now = self._clock.now()
+
+        def flag(ws: Workspace, members: list[Member]) -> Change:
+            after = attrs.evolve(ws.subscription, cancel_at_period_end=cancel)
+            kind = EventType.CANCELLATION_SCHEDULED if cancel else EventType.CANCELLATION_REVOKED
+            event = Event(
+                type=kind, workspace_id=ws.id, at=now, actor=actor,
+                before=summary(ws.subscription), after=summary(after),
+            )  # fmt: skip
+            return Change(attrs.evolve(ws, subscription=after), (), (event,))
+
+        return self._change(ws.id, flag)
+
+    def _target(
+        self,
+        sub: Subscription,
+        plan: str | None,
+        interval: str | Interval | None,
+        seats: int | None,
+    ) -> tuple[Plan, Interval, int]:
+        """The plan, interval and seats a change asks for, defaults from what is in force."""
+        if plan is None and not sub.status.is_paid:
+            raise InvalidRequest("name the plan to upgrade to")
+        target = self.catalog.plan(plan if plan is not None else sub.plan)
+        if not target.self_serve:
+            raise PlanNotSelfServe(
+                f"plan {target.code!r} is sold by our sales team: use contact_sales"
+            )
+        if not target.per_seat:
+            raise InvalidRequest(f"plan {target.code!r} is not a paid plan")
+        period = sub.interval or Interval.MONTH if interval is None else Interval.parse(interval)
+        target.price(period)
+        count = seats if seats is not None else sub.seats
+        return target, period, count

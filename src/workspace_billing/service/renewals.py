@@ -1,0 +1,208 @@
+"""The jobs: the renewal sweep (R11, R12), its dry run and reconcile."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import attrs
+
+from ..errors import (
+    BillingError,
+    InvalidRequest,
+)
+from ..events import EventType
+from ..mirror import apply_view
+from ..overview import (
+    ReconcileReport,
+    RenewalReport,
+)
+from ..ports import (
+    UnitOfWork,
+)
+from ..renewal import (
+    Change,
+    Renewal,
+    RenewalPreview,
+    local_boundary,
+    next_boundary_terms,
+    preview,
+    renewal_in_place,
+)
+from ..workspace import Member, Workspace
+from .base import ServiceBase
+
+log = logging.getLogger("workspace_billing")
+
+
+class RenewalJobs(ServiceBase):
+    # ------------------------------------------------------ renewals & webhooks
+
+    def run_renewals(
+        self,
+        *,
+        batch_size: int = 500,
+        progress: Callable[[RenewalReport], object] | None = None,
+    ) -> RenewalReport:
+        """Apply every boundary due by now: trial ends, renewals, ends of grace (R11, R12).
+
+        The due workspaces are claimed in batches, in ``(due_at, id)`` order. The
+        boundaries the library owns (trial ends, negotiated plans, ends of grace)
+        are decided for the whole batch and written in one transaction with a
+        few set-based statements: a negotiated plan's renewal that deactivates
+        nobody, the bulk of a sweep, is a narrow update of its period; members
+        are loaded only where R11 has someone to deactivate. Provider-managed
+        renewals are then fetched from the provider, one workspace at a time,
+        outside any lock. On PostgreSQL a batch skips rows another worker holds,
+        so several workers share the sweep.
+
+        Safe to run as often as you like, and to kill: a batch commits whole or
+        not at all, a boundary is applied once per period, and a second run
+        finds nothing to do. In the outbox, a batch's events come grouped by
+        the way they were written (the general path's, then the renewals in
+        place); each workspace's own events keep their order. A workspace that
+        fails is logged, reported and retried by the next run; it does not stop
+        the others. ``progress`` is called with the report so far after each batch.
+        """
+        if batch_size < 1:
+            raise InvalidRequest("batch_size must be at least 1")
+        now = self._clock.now()
+        after: tuple[datetime, str] | None = None
+        report = _Tally()
+        while True:
+            with self._store.unit_of_work() as uow:
+                batch = uow.claim_due(now, batch_size, after=after)
+                if not batch:
+                    break
+                last_due = batch[-1].due_at
+                assert last_due is not None
+                after = (last_due, batch[-1].id)
+                remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
+                local = [ws for ws in batch if not ws.subscription.is_provider_managed]
+                counts = uow.active_member_counts([ws.id for ws in local])
+                in_place: list[Renewal] = []
+                rest: list[Workspace] = []
+                for ws in local:
+                    renewal = renewal_in_place(ws, counts[ws.id], now, self.catalog)
+                    if renewal is None:
+                        rest.append(ws)
+                    else:
+                        in_place.append(renewal)
+                members = self._members_at_risk(uow, rest, counts)
+                decided = [
+                    (ws, change)
+                    for ws in rest
+                    if (change := local_boundary(ws, members[ws.id], now, self.catalog))
+                ]
+                self._save_many(uow, decided)
+                uow.renew_in_place(in_place)
+            report.examined += len(batch)
+            report.changed += len(in_place)
+            for _, change in decided:
+                report.count(change)
+            for ws_id in remote:
+                try:
+                    outcome = self._settle_boundary(ws_id, now)
+                except BillingError as e:
+                    log.warning("renewal of %s failed: %s", ws_id, e)
+                    report.failed.append((ws_id, e.code))
+                    continue
+                if outcome is None:
+                    report.waiting.append(ws_id)
+                else:
+                    report.count(outcome)
+            if progress is not None:
+                progress(report.freeze())
+        return report.freeze()
+
+    def due_renewals(self, *, limit: int = 1000) -> list[tuple[Workspace, RenewalPreview]]:
+        """The workspaces whose boundary is due now and what applying it would do,
+        changing nothing: a dry run of ``run_renewals`` (names who would go)."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            due = [ws for ws_id in uow.due_workspace_ids(self._clock.now(), limit)
+                   if (ws := uow.get_workspace(ws_id)) is not None]  # fmt: skip
+            members = uow.members_of([ws.id for ws in due])
+        return [(ws, preview(ws, members[ws.id], self.catalog)) for ws in due]
+
+    def reconcile(self, *, page_size: int = 100) -> ReconcileReport:
+        """Compare every provider-managed workspace with the provider's view and repair
+        drift (a lost webhook, a change made in the provider's dashboard).
+
+        Repairs go through the same code path as webhooks, so a repair is what
+        the missing webhook would have done. Run it daily; it is idempotent.
+        """
+        if page_size < 1:
+            raise InvalidRequest("page_size must be at least 1")
+        after: str | None = None
+        examined = 0
+        repaired: list[tuple[str, tuple[EventType, ...]]] = []
+        failed: list[tuple[str, str]] = []
+        while True:
+            with self._store.unit_of_work(read_only=True) as uow:
+                page = uow.subscribed_workspace_ids(after=after, limit=page_size)
+            if not page:
+                break
+            after = page[-1]
+            for ws_id in page:
+                examined += 1
+                try:
+                    change = self._resync(ws_id)
+                except BillingError as e:
+                    log.warning("reconciling %s failed: %s", ws_id, e)
+                    failed.append((ws_id, e.code))
+                    continue
+                if change is not None and change.events:
+                    repaired.append((ws_id, tuple(e.type for e in change.events)))
+        return ReconcileReport(examined, tuple(repaired), tuple(failed))
+
+    def _resync(self, workspace_id: str) -> Change | None:
+        ref = self._load(workspace_id).subscription.subscription_ref
+        if ref is None:
+            return None
+        view = self._provider.fetch_subscription(ref)
+        now = self._clock.now()
+        return self._boundary_tx(
+            workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
+        )
+
+    def _members_at_risk(
+        self, uow: UnitOfWork, batch: Sequence[Workspace], active: Mapping[str, int]
+    ) -> dict[str, list[Member]]:
+        """Members of the workspaces whose boundary leaves fewer seats than ``active``
+        members (R11 needs them); an empty list for the others, which lose nobody."""
+        short = [
+            ws.id
+            for ws in batch
+            if next_boundary_terms(ws.subscription, self.catalog)[2] < active[ws.id]
+        ]
+        members: dict[str, list[Member]] = {ws.id: [] for ws in batch}
+        members.update(uow.members_of(short))
+        return members
+
+    def _save_many(self, uow: UnitOfWork, decided: list[tuple[Workspace, Change]]) -> None:
+        """Write a batch of decisions with one statement per kind of row."""
+        if not decided:
+            return
+        uow.save_workspaces([self._due(change.workspace) for _, change in decided])
+        uow.save_members([m for _, change in decided for m in change.members])
+        uow.append_events([e for _, change in decided for e in change.events])
+
+
+@attrs.define
+class _Tally:
+    examined: int = 0
+    changed: int = 0
+    deactivated: int = 0
+    waiting: list[str] = attrs.Factory(list)
+    failed: list[tuple[str, str]] = attrs.Factory(list)
+
+    def count(self, change: Change) -> None:
+        if change.events:
+            self.changed += 1
+        self.deactivated += sum(1 for e in change.events if e.type is EventType.MEMBER_DEACTIVATED)
+
+    def freeze(self) -> RenewalReport:
+        return RenewalReport(
+            self.examined, self.changed, self.deactivated, tuple(self.waiting), tuple(self.failed)
+        )

@@ -1,0 +1,121 @@
+"""Negotiated plans (R7): asking sales, and the operator applying the terms."""
+
+from __future__ import annotations
+
+import attrs
+
+from ..catalog import Interval, Plan
+from ..errors import (
+    InvalidRequest,
+)
+from ..events import Event, EventType
+from ..money import Money
+from ..overview import (
+    SubscriptionOverview,
+)
+from ..permissions import require_manager
+from ..renewal import (
+    Change,
+    deactivate_excess,
+    summary,
+)
+from ..subscription import Subscription, SubscriptionStatus, add_interval
+from ..workspace import Member, Workspace
+from .base import ServiceBase
+from .checks import MAX_MESSAGE, active_count, identifier, intent_key, text
+
+
+class SalesActions(ServiceBase):
+    def contact_sales(
+        self, workspace_id: str, *, actor: str, message: str, plan: str | None = None
+    ) -> Event:
+        """Ask sales for a negotiated plan (R7); recorded as an event for the host."""
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        message = text("message", message, MAX_MESSAGE)
+        wanted = self.catalog.plan(plan) if plan is not None else self._sales_plan()
+        with self._store.unit_of_work() as uow:
+            (event,) = uow.append_events(
+                [
+                    Event(
+                        type=EventType.SALES_CONTACTED,
+                        workspace_id=ws.id,
+                        at=self._clock.now(),
+                        actor=actor,
+                        before=summary(ws.subscription),
+                        data={
+                            "plan": wanted.code,
+                            "message": message,
+                            "seats_used": active_count(members),
+                        },
+                    )
+                ]
+            )
+            return event
+
+    def apply_custom_terms(
+        self,
+        workspace_id: str,
+        *,
+        operator: str,
+        seats: int,
+        unit_amount: Money,
+        interval: str | Interval,
+        plan: str | None = None,
+    ) -> SubscriptionOverview:
+        """Put a workspace on negotiated terms (R7): an operator's action, not an admin's.
+
+        The host calls it from its back office once the contract is signed; the
+        plan is invoiced outside the provider and renews on the library's
+        schedule. A self-serve subscription in force is canceled at once.
+        """
+        operator = identifier("operator", operator)
+        target = self.catalog.plan(plan) if plan is not None else self._sales_plan()
+        period = Interval.parse(interval)
+        if not isinstance(unit_amount, Money) or unit_amount.amount < 0:
+            raise InvalidRequest("unit_amount must be a Money amount of 0 or more")
+        if unit_amount.currency != self.catalog.currency:
+            raise InvalidRequest(f"the catalog sells in {self.catalog.currency}")
+        ws, members = self._read(workspace_id)
+        self._check_seats(target, seats, members, floor=False)
+        sub = ws.subscription
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            self._provider.cancel(
+                sub.subscription_ref,
+                at_period_end=False,
+                idempotency_key=intent_key(ws, "cancel-now"),
+            )
+        now = self._clock.now()
+
+        def negotiated(ws: Workspace, members: list[Member]) -> Change:
+            after = Subscription(
+                plan=target.code,
+                status=SubscriptionStatus.ACTIVE,
+                seats=seats,
+                interval=period,
+                period_start=now,
+                period_end=add_interval(now, period),
+                anchor=now,
+                unit_amount=unit_amount,
+                customer_ref=ws.subscription.customer_ref,
+            )
+            new = attrs.evolve(ws, subscription=after)
+            applied = Event(
+                type=EventType.CUSTOM_TERMS_APPLIED,
+                workspace_id=ws.id,
+                at=now,
+                actor=operator,
+                before=summary(ws.subscription),
+                after=summary(after),
+                data={"unit_amount": unit_amount.amount, "currency": unit_amount.currency},
+            )
+            changed, deactivated = deactivate_excess(new, members, seats, now, "plan_changed")
+            return Change(new, changed, (applied, *deactivated))
+
+        return self._change(ws.id, negotiated)
+
+    def _sales_plan(self) -> Plan:
+        for plan in self.catalog.plans:
+            if not plan.self_serve:
+                return plan
+        raise InvalidRequest("the catalog has no plan sold through sales")

@@ -1,0 +1,128 @@
+"""Workspaces and what anyone reads of them: creation (R1, R2), the overview
+(R3), features (R4), the renewal preview (R11) and the outbox (R16)."""
+
+from __future__ import annotations
+
+import attrs
+
+from ..catalog import Entitlements, Plan
+from ..errors import (
+    InvalidRequest,
+    TrialNotEligible,
+)
+from ..events import Event, EventType
+from ..overview import (
+    SubscriptionOverview,
+)
+from ..permissions import require_manager
+from ..renewal import (
+    RenewalPreview,
+    preview,
+    summary,
+)
+from ..subscription import Subscription
+from ..workspace import Member, MemberStatus, Role, Workspace
+from .base import ServiceBase
+from .checks import MAX_NAME, get_workspace, identifier, iso, text
+
+
+class WorkspaceActions(ServiceBase):
+    # ------------------------------------------------------------- workspaces
+
+    def create_workspace(
+        self,
+        owner: str,
+        name: str,
+        *,
+        trial: bool | None = None,
+        workspace_id: str | None = None,
+    ) -> Workspace:
+        """Create a workspace owned by ``owner``, who holds its first seat.
+
+        R1/R2: with ``trial=None`` the owner's first workspace starts a trial and
+        later ones start on the fallback; ``trial=True`` insists on one
+        (``TrialNotEligible`` when the owner had it), ``trial=False`` skips it.
+        """
+        owner = identifier("owner", owner)
+        name = text("name", name, MAX_NAME)
+        ws_id = identifier("workspace_id", workspace_id or self._new_id())
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:  # the store refuses a duplicate id
+            gets_trial = trial is not False and uow.claim_trial(owner, ws_id)
+            if trial is True and not gets_trial:
+                raise TrialNotEligible(f"{owner!r} already had a free trial (one per owner)")
+            sub = (
+                Subscription.trial(self.catalog, now)
+                if gets_trial
+                else Subscription.fallback(self.catalog)
+            )
+            ws = Workspace(id=ws_id, name=name, owner=owner, created_at=now, subscription=sub)
+            ws = attrs.evolve(ws, member_seq=1, due_at=sub.next_boundary(self.catalog))
+            uow.add_workspace(ws)
+            uow.save_member(Member(ws_id, owner, Role.OWNER, MemberStatus.ACTIVE, now, now, seq=1))
+            created = Event(
+                type=EventType.WORKSPACE_CREATED,
+                workspace_id=ws_id,
+                at=now,
+                actor=owner,
+                after=summary(sub),
+                data={"name": name},
+            )
+            events = [created]
+            if gets_trial:
+                events.append(
+                    Event(
+                        type=EventType.TRIAL_STARTED,
+                        workspace_id=ws_id,
+                        at=now,
+                        actor=owner,
+                        after=summary(sub),
+                        data={"trial_ends_at": iso(sub.trial_ends_at)},
+                    )
+                )
+            uow.append_events(events)
+            return ws
+
+    def workspace(self, workspace_id: str) -> Workspace:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return get_workspace(uow, workspace_id)
+
+    def members(self, workspace_id: str) -> list[Member]:
+        """Every member, active and deactivated, in the order they were added."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            get_workspace(uow, workspace_id)
+            return uow.members(workspace_id)
+
+    # --------------------------------------------------------------- reading
+
+    def subscription(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
+        """The subscription screen (R3); owner and admins only (R5)."""
+        ws, members = self._read(workspace_id)
+        require_manager(ws.id, members, actor)
+        return self._overview(ws, members)
+
+    def entitlements(self, workspace_id: str) -> Entitlements:
+        """What the workspace may use now (R4); anyone may ask."""
+        ws, _ = self._read(workspace_id, with_members=False)
+        return self._entitlements(ws.subscription)
+
+    def has_feature(self, workspace_id: str, feature: str) -> bool:
+        self.catalog.feature(feature)
+        return self.entitlements(workspace_id).has(feature)
+
+    def plans(self) -> tuple[Plan, ...]:
+        """The catalog's plans for an upgrade picker; ``catalog.compare()`` lines them up."""
+        return self.catalog.plans
+
+    def preview_renewal(self, workspace_id: str) -> RenewalPreview:
+        """What the next boundary will do, who it deactivates first (R11)."""
+        ws, members = self._read(workspace_id)
+        return preview(ws, members, self.catalog)
+
+    def events(self, after: int | Event | None = None, *, limit: int = 1000) -> list[Event]:
+        """Recorded events after a cursor (an event or its ``cursor``), oldest first (R16)."""
+        cursor = after.cursor if isinstance(after, Event) else (after or 0)
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.events_after(cursor, limit)
