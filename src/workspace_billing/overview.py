@@ -6,11 +6,12 @@ from datetime import datetime
 
 import attrs
 
-from .catalog import Entitlements, Interval
+from .catalog import Catalog, Entitlements, Interval
 from .events import EventType
 from .money import Money
-from .renewal import RenewalPreview
-from .subscription import SubscriptionStatus
+from .renewal import RenewalPreview, preview
+from .subscription import Subscription, SubscriptionStatus
+from .workspace import Member, Workspace, active_count
 
 __all__ = [
     "PricePreview",
@@ -18,6 +19,8 @@ __all__ = [
     "RenewalReport",
     "SubscriptionOverview",
     "WebhookResult",
+    "entitlements_of",
+    "overview_of",
 ]
 
 
@@ -98,3 +101,43 @@ class WebhookResult:
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0
+
+
+def entitlements_of(sub: Subscription, catalog: Catalog, now: datetime) -> Entitlements:
+    """What the workspace may use at ``now``: a trial or a grace period that ended
+    grants the fallback's features at once, even before the renewal job applies it."""
+    due = sub.next_boundary(catalog)
+    lapsing = sub.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+    if lapsing and due is not None and due <= now:
+        sub = Subscription.fallback(catalog)
+    return catalog.entitlements(sub.plan, expired=sub.status is SubscriptionStatus.EXPIRED)
+
+
+def overview_of(
+    ws: Workspace, members: list[Member], catalog: Catalog, now: datetime
+) -> SubscriptionOverview:
+    """The subscription screen of ``ws`` at ``now`` (R3), its R11 preview included."""
+    sub = ws.subscription
+    plan = catalog.plan(sub.plan)
+    next_seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
+    return SubscriptionOverview(
+        workspace_id=ws.id,
+        plan=sub.plan,
+        plan_name=plan.name,
+        status=sub.status,
+        interval=sub.interval,
+        seats=sub.seats,
+        seats_used=active_count(members),
+        pending_seats=sub.pending_seats,
+        pending_seats_at=sub.period_end if sub.pending_seats is not None else None,
+        trial_ends_at=sub.trial_ends_at,
+        period_start=sub.period_start,
+        renews_at=None if sub.cancel_at_period_end else sub.period_end,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        grace_ends_at=sub.grace_ends_at(catalog),
+        price_per_seat=sub.unit_amount,
+        total=sub.recurring_total(),
+        next_total=sub.recurring_total(next_seats),
+        features=entitlements_of(sub, catalog, now),
+        preview=preview(ws, members, catalog),
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 import attrs
 
 from .subscription import Subscription
 
-__all__ = ["Member", "MemberStatus", "Role", "Workspace"]
+__all__ = ["Member", "MemberStatus", "Role", "Workspace", "active_count"]
 
 
 class Role(enum.StrEnum):
@@ -76,3 +77,8 @@ class Workspace:
     version: int = 0
     due_at: datetime | None = None
     """When the next boundary falls due; kept so stores can index the renewal sweep."""
+
+
+def active_count(members: Iterable[Member]) -> int:
+    """Seats in use: every active member holds one, the owner included (R8)."""
+    return sum(1 for m in members if m.is_active)

@@ -1,40 +1,33 @@
-"""The wiring of Billing and the read, lock and save steps its parts share."""
+"""The wiring of Billing and the I/O steps its parts share.
+
+Every action has the same shape: read (and lock) a workspace, let a pure
+function decide a :class:`~workspace_billing.renewal.Change`, save the change
+and its events in the same transaction. The steps here are that shape's I/O
+halves, kept thin so an asyncio twin of ``Billing`` can reimplement them over
+an async store and reuse every decision unchanged.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
 
-from ..catalog import Catalog, Entitlements, Plan, SeatFloor
+from ..catalog import Catalog
 from ..clock import SystemClock
-from ..errors import (
-    InvalidRequest,
-)
 from ..events import Event, EventType
 from ..mirror import apply_view
-from ..overview import (
-    SubscriptionOverview,
-)
+from ..overview import SubscriptionOverview, overview_of
 from ..permissions import require_manager
-from ..ports import (
-    Clock,
-    PaymentProvider,
-    ProviderStatus,
-    ProviderSubscription,
-    Store,
-    UnitOfWork,
-)
-from ..renewal import (
-    Change,
-    local_boundary,
-    preview,
-)
-from ..subscription import Subscription, SubscriptionStatus
+from ..ports import Clock, PaymentProvider, ProviderStatus, ProviderSubscription, Store, UnitOfWork
+from ..renewal import Change, local_boundary
 from ..workspace import Member, Workspace
-from .checks import active_count, get_workspace, intent_key
+from .checks import get_workspace, intent_key
+
+Decide = Callable[[Workspace, list[Member]], Change]
+"""A pure decision on a workspace and its members, as read under the lock."""
 
 
 class ServiceBase:
@@ -58,6 +51,8 @@ class ServiceBase:
 
     def __repr__(self) -> str:
         return f"Billing(store={self._store!r}, provider={self._provider!r})"
+
+    # ------------------------------------------------------------------ reads
 
     def _load(self, workspace_id: str) -> Workspace:
         with self._store.unit_of_work(read_only=True) as uow:
@@ -95,17 +90,19 @@ class ServiceBase:
         require_manager(ws.id, members, actor)
         return ws, members
 
-    def _change(
-        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
-    ) -> SubscriptionOverview:
+    def _overview(self, ws: Workspace, members: list[Member]) -> SubscriptionOverview:
+        return overview_of(ws, members, self.catalog, self._clock.now())
+
+    # ----------------------------------------------------------------- writes
+
+    def _change(self, workspace_id: str, decide: Decide) -> SubscriptionOverview:
+        """Decide and save under the workspace's lock; the overview after the change."""
         with self._store.unit_of_work() as uow:
             ws = get_workspace(uow, workspace_id, for_update=True)
             saved = self._save(uow, ws, decide(ws, uow.members(ws.id)))
             return self._overview(saved, uow.members(ws.id))
 
-    def _member_action(
-        self, workspace_id: str, decide: Callable[[Workspace, list[Member]], Change]
-    ) -> list[Member]:
+    def _member_action(self, workspace_id: str, decide: Decide) -> list[Member]:
         """Decide and save a member change in one locked transaction; returns the members.
 
         ``decide`` checks the actor and the request first, so a refusal rolls back
@@ -125,13 +122,8 @@ class ServiceBase:
             self._settle_boundary(workspace_id, now)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _due(self, ws: Workspace) -> Workspace:
-        """``ws`` with ``due_at`` set to its next boundary, for the sweep's index."""
-        due = ws.subscription.next_boundary(self.catalog)
-        return ws if ws.due_at == due else attrs.evolve(ws, due_at=due)
-
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
-        ws = self._due(change.workspace)
+        ws = with_due(change.workspace, self.catalog)
         saved = uow.save_workspace(ws) if ws != stored else stored
         for member in change.members:
             uow.save_member(member)
@@ -150,6 +142,8 @@ class ServiceBase:
             lambda ws, members: apply_view(ws, members, view, now, self.catalog, actor),
         )
 
+    # ------------------------------------------------------------- boundaries
+
     def _settle_boundary(self, workspace_id: str, now: datetime) -> Change | None:
         """Apply one due boundary; None when it waits on the provider."""
         ws = self._load(workspace_id)
@@ -159,9 +153,7 @@ class ServiceBase:
             grace_over = (grace := sub.grace_ends_at(self.catalog)) is not None and grace <= now
             if grace_over and view.status is ProviderStatus.PAST_DUE:
                 self._provider.cancel(
-                    view.ref,
-                    at_period_end=False,
-                    idempotency_key=intent_key(ws, "cancel-unpaid"),
+                    view.ref, at_period_end=False, idempotency_key=intent_key(ws, "cancel-unpaid")
                 )
                 return self._boundary_tx(
                     workspace_id, lambda ws, m: local_boundary(ws, m, now, self.catalog)
@@ -187,90 +179,50 @@ class ServiceBase:
             self._save(uow, ws, change)
             return change
 
+    # --------------------------------------------------------------- provider
+
     def _ensure_customer(self, ws: Workspace, actor: str) -> str:
+        """The workspace's provider customer, created once (the key is per workspace)."""
         if ws.subscription.customer_ref is not None:
             return ws.subscription.customer_ref
         ref = self._provider.create_customer(
             workspace_id=ws.id, name=ws.name, owner=ws.owner, idempotency_key=f"wb:{ws.id}:customer"
         )
         now = self._clock.now()
-
-        def record(ws: Workspace, members: list[Member]) -> Change:
-            if ws.subscription.customer_ref is not None:
-                return Change(ws)
-            sub = attrs.evolve(ws.subscription, customer_ref=ref)
-            event = Event(
-                type=EventType.CUSTOMER_CREATED,
-                workspace_id=ws.id,
-                at=now,
-                actor=actor,
-                data={"customer_ref": ref},
-            )
-            return Change(attrs.evolve(ws, subscription=sub), (), (event,))
-
-        self._change(ws.id, record)
+        self._change(ws.id, lambda ws, _: record_customer(ws, ref=ref, actor=actor, now=now))
         customer = self._load(ws.id).subscription.customer_ref
         assert customer is not None
         return customer
 
-    def _check_seats(
-        self, plan: Plan, seats: object, members: Iterable[Member], *, floor: bool = True
-    ) -> int:
-        if isinstance(seats, bool) or not isinstance(seats, int):
-            raise InvalidRequest(f"seats must be a whole number, not {seats!r}")
-        if seats < 1:
-            raise InvalidRequest("seats must be at least 1: the owner holds a seat")
-        if seats > plan.max_seats:
-            raise InvalidRequest(
-                f"at most {plan.max_seats} seats can be bought on {plan.code!r}; "
-                "contact sales for more"
-            )
-        used = active_count(members)
-        if floor and self.catalog.seat_floor is SeatFloor.SEATS_IN_USE and seats < used:
-            raise InvalidRequest(
-                f"{used} members are active: remove members before going below {used} seats"
-            )
-        return seats
 
-    def _entitlements(self, sub: Subscription) -> Entitlements:
-        """What the workspace may use now: a trial or a grace period that ended grants
-        the fallback's features at once, even before the renewal job applies it."""
-        due = sub.next_boundary(self.catalog)
-        lapsing = sub.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
-        if lapsing and due is not None and due <= self._clock.now():
-            sub = Subscription.fallback(self.catalog)
-        return self.catalog.entitlements(sub.plan, expired=sub.status is SubscriptionStatus.EXPIRED)
+# ----------------------------------------------------------------- decisions
 
-    def _overview(self, ws: Workspace, members: list[Member]) -> SubscriptionOverview:
-        sub = ws.subscription
-        plan = self.catalog.plan(sub.plan)
-        next_seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
-        return SubscriptionOverview(
-            workspace_id=ws.id,
-            plan=sub.plan,
-            plan_name=plan.name,
-            status=sub.status,
-            interval=sub.interval,
-            seats=sub.seats,
-            seats_used=active_count(members),
-            pending_seats=sub.pending_seats,
-            pending_seats_at=sub.period_end if sub.pending_seats is not None else None,
-            trial_ends_at=sub.trial_ends_at,
-            period_start=sub.period_start,
-            renews_at=None if sub.cancel_at_period_end else sub.period_end,
-            cancel_at_period_end=sub.cancel_at_period_end,
-            grace_ends_at=sub.grace_ends_at(self.catalog),
-            price_per_seat=sub.unit_amount,
-            total=sub.recurring_total(),
-            next_total=sub.recurring_total(next_seats),
-            features=self._entitlements(sub),
-            preview=preview(ws, members, self.catalog),
-        )
+
+def with_due(ws: Workspace, catalog: Catalog) -> Workspace:
+    """``ws`` with ``due_at`` set to its next boundary, for the sweep's index."""
+    due = ws.subscription.next_boundary(catalog)
+    return ws if ws.due_at == due else attrs.evolve(ws, due_at=due)
 
 
 def members_after(members: list[Member], change: Change) -> list[Member]:
+    """The members as ``change`` leaves them."""
     after = {m.user: m for m in members}
     after.update({m.user: m for m in change.members})
     for user in change.removed:
         after.pop(user, None)
     return list(after.values())
+
+
+def record_customer(ws: Workspace, *, ref: str, actor: str, now: datetime) -> Change:
+    """Link the provider customer, unless a concurrent action linked one first."""
+    if ws.subscription.customer_ref is not None:
+        return Change(ws)
+    sub = attrs.evolve(ws.subscription, customer_ref=ref)
+    event = Event(
+        type=EventType.CUSTOMER_CREATED,
+        workspace_id=ws.id,
+        at=now,
+        actor=actor,
+        data={"customer_ref": ref},
+    )
+    return Change(attrs.evolve(ws, subscription=sub), (), (event,))

@@ -1,4 +1,8 @@
-"""Input checks, lookups and idempotency keys shared by every part of Billing."""
+"""Input checks, lookups and idempotency keys shared by every part of Billing.
+
+All pure but ``get_workspace``, which reads through the unit of work it is
+given: a refusal raised here happens before anything is written (R17).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,10 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..errors import (
-    InvalidRequest,
-    NotFound,
-)
-from ..ports import (
-    UnitOfWork,
-)
-from ..workspace import Member, Role, Workspace
+from ..catalog import Catalog, Plan, SeatFloor
+from ..errors import InvalidRequest, NotFound
+from ..ports import UnitOfWork
+from ..workspace import Member, Role, Workspace, active_count
 
 MAX_ID = 64
 MAX_NAME = 200
@@ -27,10 +27,6 @@ def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = Fals
     if ws is None:
         raise NotFound(f"no workspace {workspace_id!r}")
     return ws
-
-
-def active_count(members: Iterable[Member]) -> int:
-    return sum(1 for m in members if m.is_active)
 
 
 def role_of(role: Role | str) -> Role:
@@ -70,3 +66,24 @@ def intent_key(ws: Workspace, action: str, *parts: object) -> str:
 
 def iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
+
+
+def check_seats(
+    catalog: Catalog, plan: Plan, seats: object, members: Iterable[Member], *, floor: bool = True
+) -> int:
+    """A seat count the plan allows (at least the owner's seat, at most
+    ``max_seats``; not below the seats in use when the catalog sets that floor)."""
+    if isinstance(seats, bool) or not isinstance(seats, int):
+        raise InvalidRequest(f"seats must be a whole number, not {seats!r}")
+    if seats < 1:
+        raise InvalidRequest("seats must be at least 1: the owner holds a seat")
+    if seats > plan.max_seats:
+        raise InvalidRequest(
+            f"at most {plan.max_seats} seats can be bought on {plan.code!r}; contact sales for more"
+        )
+    used = active_count(members)
+    if floor and catalog.seat_floor is SeatFloor.SEATS_IN_USE and seats < used:
+        raise InvalidRequest(
+            f"{used} members are active: remove members before going below {used} seats"
+        )
+    return seats

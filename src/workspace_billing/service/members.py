@@ -1,138 +1,158 @@
-"""Members: add, remove, reactivate, change a role (R5, R8, R10, R11)."""
+"""Members: add, remove, reactivate, change a role (R5, R8, R10, R11).
+
+Each action is a pure decision (``add``, ``remove``, ``reactivate``,
+``change_role``) run by one locked transaction: the seat check and the insert
+cannot race (R8), and a refusal rolls back with nothing written (R17).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 
 import attrs
 
-from ..errors import (
-    Conflict,
-    InvalidRequest,
-    NotFound,
-    SeatLimitReached,
-)
+from ..errors import Conflict, InvalidRequest, NotFound, SeatLimitReached
 from ..events import Event, EventType
 from ..permissions import require_manager
-from ..renewal import (
-    Change,
-)
-from ..workspace import Member, MemberStatus, Role, Workspace
+from ..renewal import Change
+from ..workspace import Member, MemberStatus, Role, Workspace, active_count
 from .base import ServiceBase
-from .checks import active_count, identifier, role_of
+from .checks import identifier, role_of
 
 
 class MemberActions(ServiceBase):
-    # ---------------------------------------------------------------- members
-
     def add_member(
         self, workspace_id: str, *, actor: str, user: str, role: Role | str = Role.MEMBER
     ) -> Member:
-        """Add a member in a free seat (R8, R10); ``SeatLimitReached`` when none is free."""
+        """Add a member in a free seat (R8, R10); ``SeatLimitReached`` when none is free.
+
+        ``PermissionDenied`` unless ``actor`` is an active owner or admin (R5);
+        ``Conflict`` when ``user`` is already a member (reactivate a deactivated
+        one instead); ``InvalidRequest`` for a malformed user or role.
+        """
         user = identifier("user", user)
-        role = role_of(role)
-        now = self._clock.now()
-
-        def add(ws: Workspace, members: list[Member]) -> Change:
-            require_manager(ws.id, members, actor)
-            existing = _find(members, user)
-            if existing is not None:
-                hint = "" if existing.is_active else ": reactivate them instead"
-                raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}")
-            _require_seat(ws, members)
-            seq = ws.member_seq + 1
-            member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
-            event = _member_event(
-                EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role}
-            )
-            return Change(attrs.evolve(ws, member_seq=seq), (member,), (event,))
-
-        return _member_named(self._member_action(workspace_id, add), user)
+        decide = partial(add, actor=actor, user=user, role=role_of(role), now=self._clock.now())
+        return member_named(self._member_action(workspace_id, decide), user)
 
     def remove_member(self, workspace_id: str, *, actor: str, user: str) -> None:
-        """Remove a member for good, freeing their seat; the owner cannot be removed."""
-        now = self._clock.now()
+        """Remove a member for good, freeing their seat; the owner cannot be removed.
 
-        def remove(ws: Workspace, members: list[Member]) -> Change:
-            require_manager(ws.id, members, actor)
-            member = _member(ws, members, user)
-            if member.is_owner:
-                raise InvalidRequest("the owner cannot be removed from their workspace")
-            before = {"role": member.role.value, "status": member.status.value}
-            event = _member_event(EventType.MEMBER_REMOVED, ws, member, actor, now, before=before)
-            return Change(ws, events=(event,), removed=(member.user,))
-
-        self._member_action(workspace_id, remove)
+        ``NotFound`` when ``user`` is not a member; ``InvalidRequest`` for the owner.
+        """
+        decide = partial(remove, actor=actor, user=user, now=self._clock.now())
+        self._member_action(workspace_id, decide)
 
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
-        """Bring back a deactivated member into a free seat; they count as just added (R11)."""
-        now = self._clock.now()
+        """Bring back a deactivated member into a free seat; they count as just added (R11).
 
-        def reactivate(ws: Workspace, members: list[Member]) -> Change:
-            require_manager(ws.id, members, actor)
-            member = _member(ws, members, user)
-            if member.is_active:
-                raise Conflict(f"{user!r} is already active in {ws.id!r}")
-            _require_seat(ws, members)
-            seq = ws.member_seq + 1
-            back = attrs.evolve(
-                member, status=MemberStatus.ACTIVE, active_since=now, seq=seq, deactivated_at=None
-            )
-            event = _member_event(
-                EventType.MEMBER_REACTIVATED, ws, back, actor, now,
-                before={"status": "deactivated"}, after={"status": "active"},
-            )  # fmt: skip
-            return Change(attrs.evolve(ws, member_seq=seq), (back,), (event,))
-
-        return _member_named(self._member_action(workspace_id, reactivate), user)
+        ``SeatLimitReached`` when no seat is free; ``Conflict`` when already active.
+        """
+        decide = partial(reactivate, actor=actor, user=user, now=self._clock.now())
+        return member_named(self._member_action(workspace_id, decide), user)
 
     def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
-        role = role_of(role)
-        now = self._clock.now()
-
-        def change(ws: Workspace, members: list[Member]) -> Change:
-            require_manager(ws.id, members, actor)
-            member = _member(ws, members, user)
-            if member.is_owner:
-                raise InvalidRequest("the owner's role cannot change")
-            if member.role is role:
-                return Change(ws)
-            changed = attrs.evolve(member, role=role)
-            event = _member_event(
-                EventType.ROLE_CHANGED, ws, changed, actor, now,
-                before={"role": member.role.value}, after={"role": role.value},
-            )  # fmt: skip
-            return Change(ws, (changed,), (event,))
-
-        return _member_named(self._member_action(workspace_id, change), user)
+        decide = partial(change_role, actor=actor, user=user, role=role_of(role),
+                         now=self._clock.now())  # fmt: skip
+        return member_named(self._member_action(workspace_id, decide), user)
 
 
-def _member_named(members: Iterable[Member], user: str) -> Member:
-    member = _find(members, user)
+# ----------------------------------------------------------------- decisions
+
+
+def add(
+    ws: Workspace, members: list[Member], *, actor: str, user: str, role: Role, now: datetime
+) -> Change:
+    """R8: a new active member in a free seat, the newest for R11."""
+    require_manager(ws.id, members, actor)
+    existing = find(members, user)
+    if existing is not None:
+        hint = "" if existing.is_active else ": reactivate them instead"
+        raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}")
+    require_seat(ws, members)
+    seq = ws.member_seq + 1
+    member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
+    event = member_event(EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role})
+    return Change(attrs.evolve(ws, member_seq=seq), (member,), (event,))
+
+
+def remove(ws: Workspace, members: list[Member], *, actor: str, user: str, now: datetime) -> Change:
+    """The member leaves for good and frees their seat; never the owner."""
+    require_manager(ws.id, members, actor)
+    member = member_of(ws, members, user)
+    if member.is_owner:
+        raise InvalidRequest("the owner cannot be removed from their workspace")
+    before = {"role": member.role.value, "status": member.status.value}
+    event = member_event(EventType.MEMBER_REMOVED, ws, member, actor, now, before=before)
+    return Change(ws, events=(event,), removed=(member.user,))
+
+
+def reactivate(
+    ws: Workspace, members: list[Member], *, actor: str, user: str, now: datetime
+) -> Change:
+    """A deactivated member back in a free seat, renewed as the newest for R11."""
+    require_manager(ws.id, members, actor)
+    member = member_of(ws, members, user)
+    if member.is_active:
+        raise Conflict(f"{user!r} is already active in {ws.id!r}")
+    require_seat(ws, members)
+    seq = ws.member_seq + 1
+    back = attrs.evolve(
+        member, status=MemberStatus.ACTIVE, active_since=now, seq=seq, deactivated_at=None
+    )
+    event = member_event(
+        EventType.MEMBER_REACTIVATED, ws, back, actor, now,
+        before={"status": "deactivated"}, after={"status": "active"},
+    )  # fmt: skip
+    return Change(attrs.evolve(ws, member_seq=seq), (back,), (event,))
+
+
+def change_role(
+    ws: Workspace, members: list[Member], *, actor: str, user: str, role: Role, now: datetime
+) -> Change:
+    """Admin or member; asking for the role a member has records nothing."""
+    require_manager(ws.id, members, actor)
+    member = member_of(ws, members, user)
+    if member.is_owner:
+        raise InvalidRequest("the owner's role cannot change")
+    if member.role is role:
+        return Change(ws)
+    changed = attrs.evolve(member, role=role)
+    event = member_event(
+        EventType.ROLE_CHANGED, ws, changed, actor, now,
+        before={"role": member.role.value}, after={"role": role.value},
+    )  # fmt: skip
+    return Change(ws, (changed,), (event,))
+
+
+def find(members: Iterable[Member], user: str) -> Member | None:
+    return next((m for m in members if m.user == user), None)
+
+
+def member_named(members: Iterable[Member], user: str) -> Member:
+    """The member a successful action left behind (it is there by construction)."""
+    member = find(members, user)
     assert member is not None
     return member
 
 
-def _find(members: Iterable[Member], user: str) -> Member | None:
-    return next((m for m in members if m.user == user), None)
-
-
-def _member(ws: Workspace, members: Iterable[Member], user: str) -> Member:
-    member = _find(members, user)
+def member_of(ws: Workspace, members: Iterable[Member], user: str) -> Member:
+    member = find(members, user)
     if member is None:
         raise NotFound(f"{user!r} is not a member of {ws.id!r}")
     return member
 
 
-def _require_seat(ws: Workspace, members: Iterable[Member]) -> None:
+def require_seat(ws: Workspace, members: Iterable[Member]) -> None:
+    """R8: a free seat, or ``SeatLimitReached`` with the seats in use and bought."""
     used = active_count(members)
     if used >= ws.subscription.seats:
         raise SeatLimitReached(seats_used=used, seats=ws.subscription.seats)
 
 
-def _member_event(
+def member_event(
     kind: EventType,
     ws: Workspace,
     member: Member,

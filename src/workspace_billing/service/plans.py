@@ -1,40 +1,33 @@
 """Plans and seats through the provider: price previews (R18), upgrades (R6),
-seat changes (R9), cancel and resume (R13), the billing portal."""
+seat changes (R9), cancel and resume (R13), the billing portal.
+
+Each request is checked by a pure function before anything is read under a
+lock or sent to the provider; the provider's confirmed view is then applied
+through the same path as a webhook (``mirror.apply_view``).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
+
 import attrs
 
-from ..catalog import Interval, Plan
-from ..errors import (
-    InvalidRequest,
-    PlanNotSelfServe,
-)
+from ..catalog import Catalog, Interval, Plan
+from ..errors import InvalidRequest, PlanNotSelfServe
 from ..events import Event, EventType
 from ..money import Money
-from ..overview import (
-    PricePreview,
-    SubscriptionOverview,
-)
+from ..overview import PricePreview, SubscriptionOverview
 from ..permissions import require_manager
-from ..ports import (
-    Checkout,
-    CheckoutRequest,
-    QuoteRequest,
-)
-from ..renewal import (
-    Change,
-    summary,
-)
+from ..ports import Checkout, CheckoutRequest, QuoteRequest
+from ..renewal import Change, summary
 from ..subscription import Subscription
 from ..workspace import Member, Workspace
 from .base import ServiceBase
-from .checks import intent_key, text
+from .checks import check_seats, intent_key, text
 
 
 class PlanActions(ServiceBase):
-    # ---------------------------------------------------------- plan & seats
-
     def preview_change(
         self,
         workspace_id: str,
@@ -48,8 +41,8 @@ class PlanActions(ServiceBase):
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
         sub = ws.subscription
-        target, period, count = self._target(sub, plan, interval, seats)
-        self._check_seats(target, count, members)
+        target, period, count = requested(self.catalog, sub, plan, interval, seats)
+        check_seats(self.catalog, target, count, members)
         unit = target.price(period)
         if sub.is_provider_managed and sub.subscription_ref is not None:
             if target.code == sub.plan and period is sub.interval and count <= sub.seats:
@@ -82,23 +75,10 @@ class PlanActions(ServiceBase):
         at once with the payment method on file and ``Checkout.url`` is None.
         """
 
-        def validate(ws: Workspace, members: list[Member]) -> tuple[Plan, Interval, int]:
-            target, period, _ = self._target(ws.subscription, plan, interval, seats)
-            count = self._check_seats(target, seats, members)  # required here, no default
-            text("success_url", success_url, 2000)
-            text("cancel_url", cancel_url, 2000)
-            sub = ws.subscription
-            if sub.is_sales_managed:
-                raise InvalidRequest(
-                    "this workspace has a negotiated plan: contact sales to change it"
-                )
-            if sub.is_provider_managed and target.code == sub.plan and period is sub.interval:
-                raise InvalidRequest(
-                    f"the workspace is already on {target.code!r} ({period.value}ly): "
-                    "use change_seats to change its seats"
-                )
-            return target, period, count
-
+        validate = partial(
+            check_upgrade, self.catalog, plan=plan, interval=interval, seats=seats,
+            success_url=success_url, cancel_url=cancel_url,
+        )  # fmt: skip
         ws, members = self._read_for(workspace_id, actor, validate)
         target, period, count = validate(ws, members)
         sub = ws.subscription
@@ -128,24 +108,10 @@ class PlanActions(ServiceBase):
         )
         key = intent_key(ws, "checkout", target.code, period, count, success_url, cancel_url)
         checkout = self._provider.create_checkout(request, idempotency_key=key)
+        started = checkout_started(ws, checkout, actor=actor, target=target, interval=period,
+                                   seats=count, now=self._clock.now())  # fmt: skip
         with self._store.unit_of_work() as uow:
-            uow.append_events(
-                [
-                    Event(
-                        type=EventType.CHECKOUT_STARTED,
-                        workspace_id=ws.id,
-                        at=self._clock.now(),
-                        actor=actor,
-                        before=summary(sub),
-                        data={
-                            "checkout_id": checkout.id,
-                            "plan": target.code,
-                            "interval": period.value,
-                            "seats": count,
-                        },
-                    )
-                ]
-            )
+            uow.append_events([started])
         return checkout
 
     def change_seats(self, workspace_id: str, *, actor: str, seats: int) -> SubscriptionOverview:
@@ -157,17 +123,7 @@ class PlanActions(ServiceBase):
         withdraws a scheduled decrease.
         """
 
-        def validate(ws: Workspace, members: list[Member]) -> str:
-            sub = ws.subscription
-            if sub.is_sales_managed:
-                raise InvalidRequest(
-                    "seats of a negotiated plan are changed by sales (contact_sales)"
-                )
-            if not sub.is_provider_managed or sub.subscription_ref is None:
-                raise InvalidRequest("seats are bought on a paid plan: upgrade first")
-            self._check_seats(self.catalog.plan(sub.plan), seats, members)
-            return sub.subscription_ref
-
+        validate = partial(check_seat_change, self.catalog, seats=seats)
         ws, members = self._read_for(workspace_id, actor, validate)
         ref = validate(ws, members)
         sub = ws.subscription
@@ -209,11 +165,7 @@ class PlanActions(ServiceBase):
     def _set_cancellation(
         self, workspace_id: str, actor: str, *, cancel: bool
     ) -> SubscriptionOverview:
-
-        def validate(ws: Workspace, members: list[Member]) -> None:
-            if not ws.subscription.status.is_paid:
-                raise InvalidRequest("there is no paid subscription to cancel or resume")
-
+        validate = check_cancellable
         ws, members = self._read_for(workspace_id, actor, validate)
         validate(ws, members)
         sub = ws.subscription
@@ -229,36 +181,114 @@ class PlanActions(ServiceBase):
                 view = self._provider.resume(ref, idempotency_key=intent_key(ws, "resume"))
             return self._apply_view(ws.id, actor, view)
         now = self._clock.now()
+        return self._change(
+            ws.id, lambda ws, _: flag_cancellation(ws, cancel=cancel, actor=actor, now=now)
+        )
 
-        def flag(ws: Workspace, members: list[Member]) -> Change:
-            after = attrs.evolve(ws.subscription, cancel_at_period_end=cancel)
-            kind = EventType.CANCELLATION_SCHEDULED if cancel else EventType.CANCELLATION_REVOKED
-            event = Event(
-                type=kind, workspace_id=ws.id, at=now, actor=actor,
-                before=summary(ws.subscription), after=summary(after),
-            )  # fmt: skip
-            return Change(attrs.evolve(ws, subscription=after), (), (event,))
 
-        return self._change(ws.id, flag)
+# ----------------------------------------------------------------- decisions
 
-    def _target(
-        self,
-        sub: Subscription,
-        plan: str | None,
-        interval: str | Interval | None,
-        seats: int | None,
-    ) -> tuple[Plan, Interval, int]:
-        """The plan, interval and seats a change asks for, defaults from what is in force."""
-        if plan is None and not sub.status.is_paid:
-            raise InvalidRequest("name the plan to upgrade to")
-        target = self.catalog.plan(plan if plan is not None else sub.plan)
-        if not target.self_serve:
-            raise PlanNotSelfServe(
-                f"plan {target.code!r} is sold by our sales team: use contact_sales"
-            )
-        if not target.per_seat:
-            raise InvalidRequest(f"plan {target.code!r} is not a paid plan")
-        period = sub.interval or Interval.MONTH if interval is None else Interval.parse(interval)
-        target.price(period)
-        count = seats if seats is not None else sub.seats
-        return target, period, count
+
+def requested(
+    catalog: Catalog,
+    sub: Subscription,
+    plan: str | None,
+    interval: str | Interval | None,
+    seats: int | None,
+) -> tuple[Plan, Interval, int]:
+    """The plan, interval and seats a change asks for, defaults from what is in force.
+
+    A plan sold through sales is refused first, before seats or interval (R7).
+    """
+    if plan is None and not sub.status.is_paid:
+        raise InvalidRequest("name the plan to upgrade to")
+    target = catalog.plan(plan if plan is not None else sub.plan)
+    if not target.self_serve:
+        raise PlanNotSelfServe(f"plan {target.code!r} is sold by our sales team: use contact_sales")
+    if not target.per_seat:
+        raise InvalidRequest(f"plan {target.code!r} is not a paid plan")
+    period = sub.interval or Interval.MONTH if interval is None else Interval.parse(interval)
+    target.price(period)
+    count = seats if seats is not None else sub.seats
+    return target, period, count
+
+
+def check_upgrade(
+    catalog: Catalog,
+    ws: Workspace,
+    members: list[Member],
+    *,
+    plan: str,
+    interval: str | Interval,
+    seats: int,
+    success_url: str,
+    cancel_url: str,
+) -> tuple[Plan, Interval, int]:
+    """R6: an upgrade the workspace may ask for; the plan, interval and seats it buys."""
+    target, period, _ = requested(catalog, ws.subscription, plan, interval, seats)
+    count = check_seats(catalog, target, seats, members)  # required here, no default
+    text("success_url", success_url, 2000)
+    text("cancel_url", cancel_url, 2000)
+    sub = ws.subscription
+    if sub.is_sales_managed:
+        raise InvalidRequest("this workspace has a negotiated plan: contact sales to change it")
+    if sub.is_provider_managed and target.code == sub.plan and period is sub.interval:
+        raise InvalidRequest(
+            f"the workspace is already on {target.code!r} ({period.value}ly): "
+            "use change_seats to change its seats"
+        )
+    return target, period, count
+
+
+def check_seat_change(catalog: Catalog, ws: Workspace, members: list[Member], *, seats: int) -> str:
+    """R9: seats are bought on a self-serve paid plan; its provider subscription."""
+    sub = ws.subscription
+    if sub.is_sales_managed:
+        raise InvalidRequest("seats of a negotiated plan are changed by sales (contact_sales)")
+    if not sub.is_provider_managed or sub.subscription_ref is None:
+        raise InvalidRequest("seats are bought on a paid plan: upgrade first")
+    check_seats(catalog, catalog.plan(sub.plan), seats, members)
+    return sub.subscription_ref
+
+
+def check_cancellable(ws: Workspace, members: list[Member]) -> None:
+    """R13: only a paid subscription is canceled or resumed."""
+    if not ws.subscription.status.is_paid:
+        raise InvalidRequest("there is no paid subscription to cancel or resume")
+
+
+def flag_cancellation(ws: Workspace, *, cancel: bool, actor: str, now: datetime) -> Change:
+    """R13 on a plan the library renews itself: set or clear the flag."""
+    after = attrs.evolve(ws.subscription, cancel_at_period_end=cancel)
+    kind = EventType.CANCELLATION_SCHEDULED if cancel else EventType.CANCELLATION_REVOKED
+    event = Event(
+        type=kind, workspace_id=ws.id, at=now, actor=actor,
+        before=summary(ws.subscription), after=summary(after),
+    )  # fmt: skip
+    return Change(attrs.evolve(ws, subscription=after), (), (event,))
+
+
+def checkout_started(
+    ws: Workspace,
+    checkout: Checkout,
+    *,
+    actor: str,
+    target: Plan,
+    interval: Interval,
+    seats: int,
+    now: datetime,
+) -> Event:
+    """The outbox's record of an opened checkout (nothing is granted until paid)."""
+    return Event(
+        type=EventType.CHECKOUT_STARTED,
+        workspace_id=ws.id,
+        at=now,
+        actor=actor,
+        before=summary(ws.subscription),
+        data={
+            "checkout_id": checkout.id,
+            "plan": target.code,
+            "interval": interval.value,
+            "seats": seats,
+        },
+    )

@@ -1,4 +1,10 @@
-"""The jobs: the renewal sweep (R11, R12), its dry run and reconcile."""
+"""The jobs: the renewal sweep (R11, R12), its dry run and reconcile.
+
+The sweep decides a whole batch of the boundaries the library owns with the
+pure functions at the end of this module and writes them with a few
+set-based statements; provider-managed renewals are settled one at a time
+outside any lock, from the provider's view.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,12 @@ from datetime import datetime
 
 import attrs
 
-from ..errors import (
-    BillingError,
-    InvalidRequest,
-)
+from ..catalog import Catalog
+from ..errors import BillingError, InvalidRequest
 from ..events import EventType
 from ..mirror import apply_view
-from ..overview import (
-    ReconcileReport,
-    RenewalReport,
-)
-from ..ports import (
-    UnitOfWork,
-)
+from ..overview import ReconcileReport, RenewalReport
+from ..ports import UnitOfWork
 from ..renewal import (
     Change,
     Renewal,
@@ -31,14 +30,12 @@ from ..renewal import (
     renewal_in_place,
 )
 from ..workspace import Member, Workspace
-from .base import ServiceBase
+from .base import ServiceBase, with_due
 
 log = logging.getLogger("workspace_billing")
 
 
 class RenewalJobs(ServiceBase):
-    # ------------------------------------------------------ renewals & webhooks
-
     def run_renewals(
         self,
         *,
@@ -81,20 +78,10 @@ class RenewalJobs(ServiceBase):
                 remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
                 local = [ws for ws in batch if not ws.subscription.is_provider_managed]
                 counts = uow.active_member_counts([ws.id for ws in local])
-                in_place: list[Renewal] = []
-                rest: list[Workspace] = []
-                for ws in local:
-                    renewal = renewal_in_place(ws, counts[ws.id], now, self.catalog)
-                    if renewal is None:
-                        rest.append(ws)
-                    else:
-                        in_place.append(renewal)
-                members = self._members_at_risk(uow, rest, counts)
-                decided = [
-                    (ws, change)
-                    for ws in rest
-                    if (change := local_boundary(ws, members[ws.id], now, self.catalog))
-                ]
+                in_place, rest = split_in_place(local, counts, now, self.catalog)
+                members: dict[str, list[Member]] = {ws.id: [] for ws in rest}
+                members.update(uow.members_of(short_of_seats(rest, counts, self.catalog)))
+                decided = decide_boundaries(rest, members, now, self.catalog)
                 self._save_many(uow, decided)
                 uow.renew_in_place(in_place)
             report.examined += len(batch)
@@ -166,31 +153,22 @@ class RenewalJobs(ServiceBase):
             workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
         )
 
-    def _members_at_risk(
-        self, uow: UnitOfWork, batch: Sequence[Workspace], active: Mapping[str, int]
-    ) -> dict[str, list[Member]]:
-        """Members of the workspaces whose boundary leaves fewer seats than ``active``
-        members (R11 needs them); an empty list for the others, which lose nobody."""
-        short = [
-            ws.id
-            for ws in batch
-            if next_boundary_terms(ws.subscription, self.catalog)[2] < active[ws.id]
-        ]
-        members: dict[str, list[Member]] = {ws.id: [] for ws in batch}
-        members.update(uow.members_of(short))
-        return members
-
     def _save_many(self, uow: UnitOfWork, decided: list[tuple[Workspace, Change]]) -> None:
         """Write a batch of decisions with one statement per kind of row."""
         if not decided:
             return
-        uow.save_workspaces([self._due(change.workspace) for _, change in decided])
+        uow.save_workspaces([with_due(change.workspace, self.catalog) for _, change in decided])
         uow.save_members([m for _, change in decided for m in change.members])
         uow.append_events([e for _, change in decided for e in change.events])
 
 
+# ----------------------------------------------------------------- decisions
+
+
 @attrs.define
 class _Tally:
+    """A sweep's report while it runs."""
+
     examined: int = 0
     changed: int = 0
     deactivated: int = 0
@@ -206,3 +184,39 @@ class _Tally:
         return RenewalReport(
             self.examined, self.changed, self.deactivated, tuple(self.waiting), tuple(self.failed)
         )
+
+
+def split_in_place(
+    local: Sequence[Workspace], active: Mapping[str, int], now: datetime, catalog: Catalog
+) -> tuple[list[Renewal], list[Workspace]]:
+    """The renewals written in place (a negotiated plan that deactivates nobody)
+    and the workspaces that take the general path."""
+    in_place: list[Renewal] = []
+    rest: list[Workspace] = []
+    for ws in local:
+        renewal = renewal_in_place(ws, active[ws.id], now, catalog)
+        if renewal is None:
+            rest.append(ws)
+        else:
+            in_place.append(renewal)
+    return in_place, rest
+
+
+def short_of_seats(
+    batch: Sequence[Workspace], active: Mapping[str, int], catalog: Catalog
+) -> list[str]:
+    """The workspaces whose boundary leaves fewer seats than ``active`` members:
+    R11 needs their members; the others lose nobody, so theirs are not read."""
+    return [
+        ws.id for ws in batch if next_boundary_terms(ws.subscription, catalog)[2] < active[ws.id]
+    ]
+
+
+def decide_boundaries(
+    batch: Sequence[Workspace], members: Mapping[str, list[Member]], now: datetime, catalog: Catalog
+) -> list[tuple[Workspace, Change]]:
+    """The boundary of each workspace the library renews itself (trial end,
+    negotiated renewal, end of grace), where one is due."""
+    return [
+        (ws, change) for ws in batch if (change := local_boundary(ws, members[ws.id], now, catalog))
+    ]

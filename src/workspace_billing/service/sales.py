@@ -1,28 +1,27 @@
-"""Negotiated plans (R7): asking sales, and the operator applying the terms."""
+"""Negotiated plans (R7): asking sales, and an operator applying the terms.
+
+A plan sold through sales is never bought through the provider: the request
+is an outbox event for the host's sales team, and the terms an operator
+applies are renewed on the library's own schedule.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
-from ..catalog import Interval, Plan
-from ..errors import (
-    InvalidRequest,
-)
+from ..catalog import Catalog, Interval, Plan
+from ..errors import InvalidRequest
 from ..events import Event, EventType
 from ..money import Money
-from ..overview import (
-    SubscriptionOverview,
-)
+from ..overview import SubscriptionOverview
 from ..permissions import require_manager
-from ..renewal import (
-    Change,
-    deactivate_excess,
-    summary,
-)
+from ..renewal import Change, deactivate_excess, summary
 from ..subscription import Subscription, SubscriptionStatus, add_interval
-from ..workspace import Member, Workspace
+from ..workspace import Member, Workspace, active_count
 from .base import ServiceBase
-from .checks import MAX_MESSAGE, active_count, identifier, intent_key, text
+from .checks import MAX_MESSAGE, check_seats, identifier, intent_key, text
 
 
 class SalesActions(ServiceBase):
@@ -33,24 +32,12 @@ class SalesActions(ServiceBase):
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
         message = text("message", message, MAX_MESSAGE)
-        wanted = self.catalog.plan(plan) if plan is not None else self._sales_plan()
+        wanted = self.catalog.plan(plan) if plan is not None else sales_plan(self.catalog)
+        request = sales_request(
+            ws, members, actor=actor, plan=wanted, message=message, now=self._clock.now()
+        )
         with self._store.unit_of_work() as uow:
-            (event,) = uow.append_events(
-                [
-                    Event(
-                        type=EventType.SALES_CONTACTED,
-                        workspace_id=ws.id,
-                        at=self._clock.now(),
-                        actor=actor,
-                        before=summary(ws.subscription),
-                        data={
-                            "plan": wanted.code,
-                            "message": message,
-                            "seats_used": active_count(members),
-                        },
-                    )
-                ]
-            )
+            (event,) = uow.append_events([request])
             return event
 
     def apply_custom_terms(
@@ -70,14 +57,14 @@ class SalesActions(ServiceBase):
         schedule. A self-serve subscription in force is canceled at once.
         """
         operator = identifier("operator", operator)
-        target = self.catalog.plan(plan) if plan is not None else self._sales_plan()
+        target = self.catalog.plan(plan) if plan is not None else sales_plan(self.catalog)
         period = Interval.parse(interval)
         if not isinstance(unit_amount, Money) or unit_amount.amount < 0:
             raise InvalidRequest("unit_amount must be a Money amount of 0 or more")
         if unit_amount.currency != self.catalog.currency:
             raise InvalidRequest(f"the catalog sells in {self.catalog.currency}")
         ws, members = self._read(workspace_id)
-        self._check_seats(target, seats, members, floor=False)
+        check_seats(self.catalog, target, seats, members, floor=False)
         sub = ws.subscription
         if sub.is_provider_managed and sub.subscription_ref is not None:
             self._provider.cancel(
@@ -86,36 +73,70 @@ class SalesActions(ServiceBase):
                 idempotency_key=intent_key(ws, "cancel-now"),
             )
         now = self._clock.now()
+        terms = Terms(target, seats, period, unit_amount)
+        return self._change(
+            ws.id, lambda ws, members: negotiated(ws, members, terms, operator=operator, now=now)
+        )
 
-        def negotiated(ws: Workspace, members: list[Member]) -> Change:
-            after = Subscription(
-                plan=target.code,
-                status=SubscriptionStatus.ACTIVE,
-                seats=seats,
-                interval=period,
-                period_start=now,
-                period_end=add_interval(now, period),
-                anchor=now,
-                unit_amount=unit_amount,
-                customer_ref=ws.subscription.customer_ref,
-            )
-            new = attrs.evolve(ws, subscription=after)
-            applied = Event(
-                type=EventType.CUSTOM_TERMS_APPLIED,
-                workspace_id=ws.id,
-                at=now,
-                actor=operator,
-                before=summary(ws.subscription),
-                after=summary(after),
-                data={"unit_amount": unit_amount.amount, "currency": unit_amount.currency},
-            )
-            changed, deactivated = deactivate_excess(new, members, seats, now, "plan_changed")
-            return Change(new, changed, (applied, *deactivated))
 
-        return self._change(ws.id, negotiated)
+# ----------------------------------------------------------------- decisions
 
-    def _sales_plan(self) -> Plan:
-        for plan in self.catalog.plans:
-            if not plan.self_serve:
-                return plan
-        raise InvalidRequest("the catalog has no plan sold through sales")
+
+@attrs.frozen
+class Terms:
+    """What a signed contract sets: the plan, seats, interval and price per seat."""
+
+    plan: Plan
+    seats: int
+    interval: Interval
+    unit_amount: Money
+
+
+def sales_plan(catalog: Catalog) -> Plan:
+    """The plan a request to sales is about when the host names none."""
+    for plan in catalog.plans:
+        if not plan.self_serve:
+            return plan
+    raise InvalidRequest("the catalog has no plan sold through sales")
+
+
+def sales_request(
+    ws: Workspace, members: list[Member], *, actor: str, plan: Plan, message: str, now: datetime
+) -> Event:
+    return Event(
+        type=EventType.SALES_CONTACTED,
+        workspace_id=ws.id,
+        at=now,
+        actor=actor,
+        before=summary(ws.subscription),
+        data={"plan": plan.code, "message": message, "seats_used": active_count(members)},
+    )
+
+
+def negotiated(
+    ws: Workspace, members: list[Member], terms: Terms, *, operator: str, now: datetime
+) -> Change:
+    """The terms in force from ``now`` for one period; R11 if they hold fewer seats."""
+    after = Subscription(
+        plan=terms.plan.code,
+        status=SubscriptionStatus.ACTIVE,
+        seats=terms.seats,
+        interval=terms.interval,
+        period_start=now,
+        period_end=add_interval(now, terms.interval),
+        anchor=now,
+        unit_amount=terms.unit_amount,
+        customer_ref=ws.subscription.customer_ref,
+    )
+    new = attrs.evolve(ws, subscription=after)
+    applied = Event(
+        type=EventType.CUSTOM_TERMS_APPLIED,
+        workspace_id=ws.id,
+        at=now,
+        actor=operator,
+        before=summary(ws.subscription),
+        after=summary(after),
+        data={"unit_amount": terms.unit_amount.amount, "currency": terms.unit_amount.currency},
+    )
+    changed, deactivated = deactivate_excess(new, members, terms.seats, now, "plan_changed")
+    return Change(new, changed, (applied, *deactivated))

@@ -1,22 +1,20 @@
-"""Webhook intake (R14): verify, apply the provider's current view once per event."""
+"""Webhook intake (R14): verify, then apply the provider's current view once per event.
+
+The payload only says which subscription changed; its snapshot is never
+trusted, because deliveries repeat and arrive in any order. The intake
+re-fetches the subscription, claims the event id and applies the view in one
+transaction, then fetches once more so racing handlers end on the newest view.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 
-from ..errors import (
-    InvalidRequest,
-)
+from ..errors import InvalidRequest
 from ..mirror import apply_view
-from ..overview import (
-    WebhookResult,
-)
-from ..ports import (
-    ProviderEventType,
-    ProviderStatus,
-    ProviderSubscription,
-)
+from ..overview import WebhookResult
+from ..ports import ProviderEventType, ProviderStatus, ProviderSubscription
 from ..workspace import Workspace
 from .base import ServiceBase
 

@@ -3,23 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
-from ..catalog import Entitlements, Plan
-from ..errors import (
-    InvalidRequest,
-    TrialNotEligible,
-)
+from ..catalog import Catalog, Entitlements, Plan
+from ..errors import InvalidRequest, TrialNotEligible
 from ..events import Event, EventType
-from ..overview import (
-    SubscriptionOverview,
-)
+from ..overview import SubscriptionOverview, entitlements_of
 from ..permissions import require_manager
-from ..renewal import (
-    RenewalPreview,
-    preview,
-    summary,
-)
+from ..renewal import RenewalPreview, preview, summary
 from ..subscription import Subscription
 from ..workspace import Member, MemberStatus, Role, Workspace
 from .base import ServiceBase
@@ -51,49 +44,23 @@ class WorkspaceActions(ServiceBase):
             gets_trial = trial is not False and uow.claim_trial(owner, ws_id)
             if trial is True and not gets_trial:
                 raise TrialNotEligible(f"{owner!r} already had a free trial (one per owner)")
-            sub = (
-                Subscription.trial(self.catalog, now)
-                if gets_trial
-                else Subscription.fallback(self.catalog)
+            ws, owner_member, events = new_workspace(
+                self.catalog, ws_id, name=name, owner=owner, trial=gets_trial, now=now
             )
-            ws = Workspace(id=ws_id, name=name, owner=owner, created_at=now, subscription=sub)
-            ws = attrs.evolve(ws, member_seq=1, due_at=sub.next_boundary(self.catalog))
             uow.add_workspace(ws)
-            uow.save_member(Member(ws_id, owner, Role.OWNER, MemberStatus.ACTIVE, now, now, seq=1))
-            created = Event(
-                type=EventType.WORKSPACE_CREATED,
-                workspace_id=ws_id,
-                at=now,
-                actor=owner,
-                after=summary(sub),
-                data={"name": name},
-            )
-            events = [created]
-            if gets_trial:
-                events.append(
-                    Event(
-                        type=EventType.TRIAL_STARTED,
-                        workspace_id=ws_id,
-                        at=now,
-                        actor=owner,
-                        after=summary(sub),
-                        data={"trial_ends_at": iso(sub.trial_ends_at)},
-                    )
-                )
+            uow.save_member(owner_member)
             uow.append_events(events)
             return ws
 
     def workspace(self, workspace_id: str) -> Workspace:
-        with self._store.unit_of_work(read_only=True) as uow:
-            return get_workspace(uow, workspace_id)
+        """The workspace and its subscription's local mirror; ``NotFound`` when absent."""
+        return self._load(workspace_id)
 
     def members(self, workspace_id: str) -> list[Member]:
         """Every member, active and deactivated, in the order they were added."""
         with self._store.unit_of_work(read_only=True) as uow:
             get_workspace(uow, workspace_id)
             return uow.members(workspace_id)
-
-    # --------------------------------------------------------------- reading
 
     def subscription(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
         """The subscription screen (R3); owner and admins only (R5)."""
@@ -104,9 +71,11 @@ class WorkspaceActions(ServiceBase):
     def entitlements(self, workspace_id: str) -> Entitlements:
         """What the workspace may use now (R4); anyone may ask."""
         ws, _ = self._read(workspace_id, with_members=False)
-        return self._entitlements(ws.subscription)
+        return entitlements_of(ws.subscription, self.catalog, self._clock.now())
 
     def has_feature(self, workspace_id: str, feature: str) -> bool:
+        """Whether the workspace may use ``feature`` now (R4); ``InvalidRequest`` for a
+        feature the catalog does not define, so a typo never reads as "no"."""
         self.catalog.feature(feature)
         return self.entitlements(workspace_id).has(feature)
 
@@ -126,3 +95,39 @@ class WorkspaceActions(ServiceBase):
             raise InvalidRequest("limit must be at least 1")
         with self._store.unit_of_work(read_only=True) as uow:
             return uow.events_after(cursor, limit)
+
+
+# ----------------------------------------------------------------- decisions
+
+
+def new_workspace(
+    catalog: Catalog, ws_id: str, *, name: str, owner: str, trial: bool, now: datetime
+) -> tuple[Workspace, Member, list[Event]]:
+    """A new workspace (on the trial when ``trial``, else the fallback: R1, R2),
+    its owner holding the first seat, and the events that record both."""
+    sub = Subscription.trial(catalog, now) if trial else Subscription.fallback(catalog)
+    ws = Workspace(id=ws_id, name=name, owner=owner, created_at=now, subscription=sub)
+    ws = attrs.evolve(ws, member_seq=1, due_at=sub.next_boundary(catalog))
+    member = Member(ws_id, owner, Role.OWNER, MemberStatus.ACTIVE, now, now, seq=1)
+    events = [
+        Event(
+            type=EventType.WORKSPACE_CREATED,
+            workspace_id=ws_id,
+            at=now,
+            actor=owner,
+            after=summary(sub),
+            data={"name": name},
+        )
+    ]
+    if trial:
+        events.append(
+            Event(
+                type=EventType.TRIAL_STARTED,
+                workspace_id=ws_id,
+                at=now,
+                actor=owner,
+                after=summary(sub),
+                data={"trial_ends_at": iso(sub.trial_ends_at)},
+            )
+        )
+    return ws, member, events
