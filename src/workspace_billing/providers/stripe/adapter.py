@@ -21,13 +21,14 @@ Choices, and why:
   and is really tried again, while a retry with the same card stays a replay.
 - The secret key lives in the injected client only; this adapter never
   prints, logs or repeats it.
+
+Reading Stripe's objects lives in ``views``, webhooks in ``webhooks`` and the
+translation of Stripe's errors in ``errors``; this module makes the SDK calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 try:
@@ -46,51 +47,21 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 
 from ...catalog import Catalog, Interval
-from ...errors import (
-    CatalogError,
-    NotFound,
-    PaymentFailed,
-    ProviderError,
-    WebhookVerificationError,
-)
+from ...errors import CatalogError
 from ...money import Money
 from ...ports import (
     Checkout,
     CheckoutRequest,
     ProviderEvent,
-    ProviderEventType,
-    ProviderStatus,
     ProviderSubscription,
     Quote,
     QuoteRequest,
 )
+from .errors import translated
+from .views import item_of, period_of, price_id_of, view_of
+from .webhooks import SIGNATURE_HEADER, parse_events  # noqa: F401 - still importable here
 
 __all__ = ["StripePrice", "StripeProvider"]
-
-SIGNATURE_HEADER = "Stripe-Signature"
-
-_EVENT_TYPES = {
-    "checkout.session.completed": ProviderEventType.CHECKOUT_COMPLETED,
-    "customer.subscription.created": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "customer.subscription.updated": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "customer.subscription.paused": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "customer.subscription.resumed": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "customer.subscription.deleted": ProviderEventType.SUBSCRIPTION_DELETED,
-    "customer.subscription.trial_will_end": ProviderEventType.TRIAL_WILL_END,
-    "invoice.paid": ProviderEventType.INVOICE_PAID,
-    "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
-}
-
-_STATUSES = {
-    "active": ProviderStatus.ACTIVE,
-    "trialing": ProviderStatus.ACTIVE,
-    "past_due": ProviderStatus.PAST_DUE,
-    "unpaid": ProviderStatus.PAST_DUE,
-    "paused": ProviderStatus.PAST_DUE,
-    "canceled": ProviderStatus.CANCELED,
-    "incomplete_expired": ProviderStatus.CANCELED,
-    "incomplete": ProviderStatus.INCOMPLETE,
-}
 
 
 @attrs.frozen
@@ -162,7 +133,7 @@ class StripeProvider:
 
     def _verify_price(self, plan: str, interval: Interval, amount: Money, price_id: str) -> None:
         where = f"Stripe {self._price_field} {price_id!r} of plan {plan!r} ({interval.value}ly)"
-        with _translated():
+        with translated():
             found = (
                 self._client.v1.plans.retrieve(price_id)
                 if self._price_field == "plan"
@@ -193,7 +164,7 @@ class StripeProvider:
     def create_customer(
         self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
     ) -> str:
-        with _translated():
+        with translated():
             customer = self._client.v1.customers.create(
                 params={"name": name, "metadata": {"workspace_id": workspace_id, "owner": owner}},
                 options={"idempotency_key": idempotency_key},
@@ -203,7 +174,7 @@ class StripeProvider:
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
         price = self._price(request.plan, request.interval)
         metadata = {"workspace_id": request.workspace_id}
-        with _translated():
+        with translated():
             session = self._client.v1.checkout.sessions.create(
                 params={
                     "mode": "subscription",
@@ -224,8 +195,8 @@ class StripeProvider:
         if request.subscription_ref is None:
             return Quote(due_now=recurring, recurring=recurring)
         current = self._retrieve(request.subscription_ref)
-        item = _item(current)
-        with _translated():
+        item = item_of(current)
+        with translated():
             preview = self._client.v1.invoices.create_preview(
                 params={
                     "customer": str(current["customer"]),
@@ -249,7 +220,7 @@ class StripeProvider:
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        item = _item(current)
+        item = item_of(current)
         self._update(
             subscription_ref,
             {
@@ -268,22 +239,22 @@ class StripeProvider:
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        item = _item(current)
+        item = item_of(current)
         in_force = int(item["quantity"])
         if seats == in_force:
             self._release_schedule(current, f"{idempotency_key}:release")
             return self.fetch_subscription(subscription_ref)
         schedule = current.get("schedule")
         schedule_id = schedule["id"] if isinstance(schedule, Mapping) else schedule
-        with _translated():
+        with translated():
             if not schedule_id:
                 created = self._client.v1.subscription_schedules.create(
                     params={"from_subscription": subscription_ref},
                     options={"idempotency_key": f"{idempotency_key}:schedule"},
                 )
                 schedule_id = str(created.id)
-            price = _price_id(item)
-            start, end = _period(current)
+            price = price_id_of(item)
+            start, end = period_of(current)
             self._client.v1.subscription_schedules.update(
                 str(schedule_id),
                 params={
@@ -313,7 +284,10 @@ class StripeProvider:
         idempotency_key: str,
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        changed: SubscriptionUpdateParamsItem = {"id": str(_item(current)["id"]), "quantity": seats}
+        changed: SubscriptionUpdateParamsItem = {
+            "id": str(item_of(current)["id"]),
+            "quantity": seats,
+        }
         changed[self._price_field] = self._price(plan, interval)
         self._update(
             subscription_ref,
@@ -334,7 +308,7 @@ class StripeProvider:
             current = self._retrieve(subscription_ref)
             self._release_schedule(current, f"{idempotency_key}:release")
             return self._update(subscription_ref, {"cancel_at_period_end": True}, idempotency_key)
-        with _translated():
+        with translated():
             self._client.v1.subscriptions.cancel(
                 subscription_ref, options={"idempotency_key": idempotency_key}
             )
@@ -347,39 +321,18 @@ class StripeProvider:
         params: PortalSessionCreateParams = {"customer": customer_ref, "return_url": return_url}
         if self._portal_configuration:
             params["configuration"] = self._portal_configuration
-        with _translated():
+        with translated():
             session = self._client.v1.billing_portal.sessions.create(
                 params=params, options={"idempotency_key": idempotency_key}
             )
         return str(session.url)
 
     def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
-        return self._view(self._retrieve(subscription_ref))
+        return view_of(self._retrieve(subscription_ref), self._plans)
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
-        signature = next(
-            (v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None
-        )
-        try:
-            event = self._client.construct_event(
-                payload, signature, self._secret, tolerance=self._tolerance
-            )
-        except stripe.SignatureVerificationError as e:
-            raise WebhookVerificationError(
-                f"the Stripe signature does not verify: {e.user_message or e}"
-            ) from e
-        except ValueError as e:
-            raise WebhookVerificationError("the webhook body is not a Stripe event") from e
-        body = event.to_dict()
-        obj: Mapping[str, Any] = body.get("data", {}).get("object", {}) or {}
-        kind = _EVENT_TYPES.get(str(body.get("type")), ProviderEventType.OTHER)
-        return (
-            ProviderEvent(
-                id=str(body["id"]),
-                type=kind,
-                subscription_ref=_subscription_of(kind, obj),
-                workspace_id=_workspace_of(obj),
-            ),
+        return parse_events(
+            self._client, payload, headers, secret=self._secret, tolerance=self._tolerance
         )
 
     # --------------------------------------------------------------- internals
@@ -398,7 +351,7 @@ class StripeProvider:
         The schedule is fetched only when there is one, rather than expanded on
         every read: most subscriptions have none.
         """
-        with _translated():
+        with translated():
             found = self._client.v1.subscriptions.retrieve(subscription_ref).to_dict()
             schedule = found.get("schedule")
             if isinstance(schedule, str) and schedule:
@@ -410,7 +363,7 @@ class StripeProvider:
     def _update(
         self, subscription_ref: str, params: SubscriptionUpdateParams, idempotency_key: str
     ) -> ProviderSubscription:
-        with _translated():
+        with translated():
             self._client.v1.subscriptions.update(
                 subscription_ref, params=params, options={"idempotency_key": idempotency_key}
             )
@@ -420,7 +373,7 @@ class StripeProvider:
         """The key of a write that charges: the intent's key and the card it charges."""
         method = current.get("default_payment_method")
         if not method:
-            with _translated():
+            with translated():
                 customer = self._client.v1.customers.retrieve(str(current["customer"])).to_dict()
             method = (customer.get("invoice_settings") or {}).get("default_payment_method")
         if isinstance(method, Mapping):
@@ -432,146 +385,16 @@ class StripeProvider:
         schedule_id = schedule.get("id") if isinstance(schedule, Mapping) else schedule
         if not schedule_id:
             return
-        with _translated():
+        with translated():
             self._client.v1.subscription_schedules.release(
                 str(schedule_id), options={"idempotency_key": idempotency_key}
             )
-
-    def _view(self, sub: Mapping[str, Any]) -> ProviderSubscription:
-        item = _item(sub)
-        price_id = _price_id(item)
-        if price_id not in self._plans:
-            raise ProviderError(
-                f"subscription {sub.get('id')!r} uses an unknown price {price_id!r}"
-            )
-        plan, interval = self._plans[price_id]
-        start, end = _period(sub)
-        seats = int(item.get("quantity", 1))
-        price = item.get("price") or item.get("plan") or {}
-        unit = Money(
-            int(price.get("unit_amount", price.get("amount", 0)) or 0),
-            str(price.get("currency", "")).upper(),
-        )
-        metadata = sub.get("metadata") or {}
-        return ProviderSubscription(
-            ref=str(sub["id"]),
-            customer_ref=str(sub["customer"]),
-            workspace_id=str(metadata.get("workspace_id", "")),
-            plan=plan,
-            interval=interval,
-            seats=seats,
-            status=_STATUSES.get(str(sub.get("status")), ProviderStatus.INCOMPLETE),
-            period_start=start,
-            period_end=end,
-            unit_amount=unit,
-            pending_seats=_scheduled_seats(sub, end, seats),
-            cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
-        )
 
 
 # ---------------------------------------------------------------------- helpers
 
 
-def _item(sub: Mapping[str, Any]) -> Mapping[str, Any]:
-    items = (sub.get("items") or {}).get("data") or []
-    if len(items) != 1:
-        raise ProviderError(
-            f"subscription {sub.get('id')!r} has {len(items)} items; one per-seat item is expected"
-        )
-    item: Mapping[str, Any] = items[0]
-    return item
-
-
-def _price_id(item: Mapping[str, Any]) -> str:
-    price = item.get("price") or item.get("plan") or {}
-    return str(price.get("id") if isinstance(price, Mapping) else price)
-
-
-def _timestamp(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _period(sub: Mapping[str, Any]) -> tuple[datetime, datetime]:
-    """The current period: on the item since API 2025-03-31, on the subscription before."""
-    item = _item(sub)
-    start = item.get("current_period_start", sub.get("current_period_start"))
-    end = item.get("current_period_end", sub.get("current_period_end"))
-    if start is None or end is None:
-        raise ProviderError(f"subscription {sub.get('id')!r} has no current period")
-    return _timestamp(start), _timestamp(end)
-
-
 def _one(sub: Mapping[str, Any]) -> SubscriptionScheduleUpdateParamsPhaseDuration:
     """One billing period of the subscription's price: the length of the next phase."""
-    recurring = (_item(sub).get("price") or {}).get("recurring") or {}
+    recurring = (item_of(sub).get("price") or {}).get("recurring") or {}
     return {"interval": str(recurring.get("interval", "month")), "interval_count": 1}
-
-
-def _scheduled_seats(sub: Mapping[str, Any], period_end: datetime, seats: int) -> int | None:
-    """The quantity of the schedule's phase that starts when this period ends."""
-    schedule = sub.get("schedule")
-    if not isinstance(schedule, Mapping):
-        return None
-    for phase in schedule.get("phases") or []:
-        if phase.get("start_date") and _timestamp(phase["start_date"]) >= period_end:
-            quantities = [int(i.get("quantity", 1)) for i in phase.get("items") or []]
-            if quantities and quantities[0] != seats:
-                return quantities[0]
-            return None
-    return None
-
-
-def _subscription_of(kind: ProviderEventType, obj: Mapping[str, Any]) -> str | None:
-    if kind in (
-        ProviderEventType.SUBSCRIPTION_UPDATED,
-        ProviderEventType.SUBSCRIPTION_DELETED,
-        ProviderEventType.TRIAL_WILL_END,
-    ):
-        return str(obj.get("id")) if obj.get("id") else None
-    found = obj.get("subscription")
-    if not found:  # invoices since API 2025-03-31: parent.subscription_details.subscription
-        parent = obj.get("parent") or {}
-        found = (parent.get("subscription_details") or {}).get("subscription")
-    if isinstance(found, Mapping):
-        found = found.get("id")
-    return str(found) if found else None
-
-
-def _workspace_of(obj: Mapping[str, Any]) -> str | None:
-    metadata = obj.get("metadata") or {}
-    found = metadata.get("workspace_id") or obj.get("client_reference_id")
-    return str(found) if found else None
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Stripe's errors become the library's, keeping Stripe's request id for support."""
-    try:
-        yield
-    except stripe.CardError as e:
-        raise PaymentFailed(
-            f"the card was declined ({e.code or 'card_error'}): {e.user_message or ''}".strip(),
-            request_id=e.request_id,
-        ) from e
-    except stripe.InvalidRequestError as e:
-        if e.code == "resource_missing":
-            raise NotFound(f"Stripe has no such object: {e.user_message or e.param}") from e
-        raise ProviderError(
-            f"Stripe refused the request: {e.user_message or e.code}", request_id=e.request_id
-        ) from e
-    except stripe.AuthenticationError as e:
-        raise ProviderError(
-            "Stripe refused the API key: check the key the StripeClient was given",
-            request_id=e.request_id,
-        ) from e
-    except stripe.RateLimitError as e:
-        raise ProviderError(
-            "Stripe is rate limiting requests: retry later", request_id=e.request_id
-        ) from e
-    except stripe.APIConnectionError as e:
-        raise ProviderError("Stripe could not be reached: retry later") from e
-    except stripe.StripeError as e:
-        raise ProviderError(
-            f"Stripe failed the request ({type(e).__name__}): {e.user_message or e.code or ''}",
-            request_id=e.request_id,
-        ) from e

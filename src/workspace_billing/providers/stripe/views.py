@@ -1,0 +1,108 @@
+"""Stripe's subscription objects, read as the neutral ``ProviderSubscription``.
+
+Apart from the adapter because this reading is pure: it maps the dictionaries
+Stripe returned and calls nothing, so it can be read, and changed, without the
+SDK calls around it. It is also where the differences between API versions
+(the period on the item since 2025-03-31, ``price`` or the older ``plan``) are
+absorbed, once, for every caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ...catalog import Interval
+from ...errors import ProviderError
+from ...money import Money
+from ...ports import ProviderStatus, ProviderSubscription
+
+__all__ = ["item_of", "period_of", "price_id_of", "view_of"]
+
+_STATUSES = {
+    "active": ProviderStatus.ACTIVE,
+    "trialing": ProviderStatus.ACTIVE,
+    "past_due": ProviderStatus.PAST_DUE,
+    "unpaid": ProviderStatus.PAST_DUE,
+    "paused": ProviderStatus.PAST_DUE,
+    "canceled": ProviderStatus.CANCELED,
+    "incomplete_expired": ProviderStatus.CANCELED,
+    "incomplete": ProviderStatus.INCOMPLETE,
+}
+
+
+def view_of(
+    sub: Mapping[str, Any], plans: Mapping[str, tuple[str, Interval]]
+) -> ProviderSubscription:
+    """The subscription in the port's terms; ``plans`` maps each known price id to its plan."""
+    item = item_of(sub)
+    price_id = price_id_of(item)
+    if price_id not in plans:
+        raise ProviderError(f"subscription {sub.get('id')!r} uses an unknown price {price_id!r}")
+    plan, interval = plans[price_id]
+    start, end = period_of(sub)
+    seats = int(item.get("quantity", 1))
+    price = item.get("price") or item.get("plan") or {}
+    unit = Money(
+        int(price.get("unit_amount", price.get("amount", 0)) or 0),
+        str(price.get("currency", "")).upper(),
+    )
+    metadata = sub.get("metadata") or {}
+    return ProviderSubscription(
+        ref=str(sub["id"]),
+        customer_ref=str(sub["customer"]),
+        workspace_id=str(metadata.get("workspace_id", "")),
+        plan=plan,
+        interval=interval,
+        seats=seats,
+        status=_STATUSES.get(str(sub.get("status")), ProviderStatus.INCOMPLETE),
+        period_start=start,
+        period_end=end,
+        unit_amount=unit,
+        pending_seats=_scheduled_seats(sub, end, seats),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+    )
+
+
+def item_of(sub: Mapping[str, Any]) -> Mapping[str, Any]:
+    items = (sub.get("items") or {}).get("data") or []
+    if len(items) != 1:
+        raise ProviderError(
+            f"subscription {sub.get('id')!r} has {len(items)} items; one per-seat item is expected"
+        )
+    item: Mapping[str, Any] = items[0]
+    return item
+
+
+def price_id_of(item: Mapping[str, Any]) -> str:
+    price = item.get("price") or item.get("plan") or {}
+    return str(price.get("id") if isinstance(price, Mapping) else price)
+
+
+def _timestamp(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def period_of(sub: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The current period: on the item since API 2025-03-31, on the subscription before."""
+    item = item_of(sub)
+    start = item.get("current_period_start", sub.get("current_period_start"))
+    end = item.get("current_period_end", sub.get("current_period_end"))
+    if start is None or end is None:
+        raise ProviderError(f"subscription {sub.get('id')!r} has no current period")
+    return _timestamp(start), _timestamp(end)
+
+
+def _scheduled_seats(sub: Mapping[str, Any], period_end: datetime, seats: int) -> int | None:
+    """The quantity of the schedule's phase that starts when this period ends."""
+    schedule = sub.get("schedule")
+    if not isinstance(schedule, Mapping):
+        return None
+    for phase in schedule.get("phases") or []:
+        if phase.get("start_date") and _timestamp(phase["start_date"]) >= period_end:
+            quantities = [int(i.get("quantity", 1)) for i in phase.get("items") or []]
+            if quantities and quantities[0] != seats:
+                return quantities[0]
+            return None
+    return None
