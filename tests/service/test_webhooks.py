@@ -17,11 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.conftest import PaidWorkspace, StoreFactory
+from tests.service.support import (
+    OWNER,
+    refused,
+    statuses,
+)
 
 from workspace_billing import (
     Billing,
     Catalog,
     EventType,
+    InvalidRequest,
     Member,
     MemberStatus,
     Store,
@@ -54,10 +60,6 @@ def shuffled(seed: int) -> Order:
 
 def count(billing: Billing, kind: EventType, workspace_id: str = WORKSPACE) -> int:
     return sum(1 for e in billing.events() if e.type is kind and e.workspace_id == workspace_id)
-
-
-def statuses(billing: Billing, workspace_id: str) -> dict[str, MemberStatus]:
-    return {m.user: m.status for m in billing.members(workspace_id)}
 
 
 class World:
@@ -403,3 +405,138 @@ class TestRenewalObservedTwice:
         second = billing.run_renewals()
         assert (second.changed, second.deactivated, second.failed) == (0, 0, ())
         assert store.snapshot() == before
+
+
+@pytest.fixture(name="webhook")
+def webhook_fixture(
+    billing: Billing, provider: FakePaymentProvider, paid_id: str
+) -> tuple[bytes, dict[str, str]]:
+    """One genuine, signed, not yet delivered webhook (the seat increase's)."""
+    billing.change_seats(paid_id, actor=OWNER, seats=5)
+    webhooks = provider.take_webhooks()
+    assert webhooks
+    return webhooks[-1]
+
+
+def _flip_one_byte(payload: bytes) -> bytes:
+    index = len(payload) // 2
+    return payload[:index] + bytes([payload[index] ^ 0x01]) + payload[index + 1 :]
+
+
+class TestForgedWebhooks:
+    """Rule R14/R17: a webhook that is not what the provider sent is refused and changes nothing."""
+
+    def test_the_genuine_webhook_is_accepted(
+        self, billing: Billing, store: InMemoryStore, webhook: tuple[bytes, dict[str, str]]
+    ) -> None:
+        """Rule R14 control: the untouched webhook verifies, and its event id is claimed."""
+        payload, headers = webhook
+        before = store.snapshot()
+        result = billing.handle_webhook(payload, headers)
+        assert result.applied + result.ignored == 1
+        assert len(store.snapshot().webhook_event_ids) == len(before.webhook_event_ids) + 1
+
+    def test_a_payload_altered_by_one_byte_is_refused(
+        self, billing: Billing, store: InMemoryStore, webhook: tuple[bytes, dict[str, str]]
+    ) -> None:
+        """Rule R14: the signature covers every byte of the body."""
+        payload, headers = webhook
+        altered = _flip_one_byte(payload)
+        assert altered != payload
+        assert len(altered) == len(payload)
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(altered, headers),
+        )
+
+    def test_a_missing_signature_header_is_refused(
+        self, billing: Billing, store: InMemoryStore, webhook: tuple[bytes, dict[str, str]]
+    ) -> None:
+        """Rule R14: an unsigned webhook is refused."""
+        payload, _ = webhook
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(payload, {}),
+        )
+
+    def test_a_malformed_signature_header_is_refused(
+        self, billing: Billing, store: InMemoryStore, webhook: tuple[bytes, dict[str, str]]
+    ) -> None:
+        """Rule R14: a signature header that cannot be parsed is refused, not a crash."""
+        payload, headers = webhook
+        garbled = dict.fromkeys(headers, "not a signature")
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(payload, garbled),
+        )
+
+    def test_a_webhook_signed_with_another_secret_is_refused(
+        self,
+        billing: Billing,
+        store: InMemoryStore,
+        clock: FakeClock,
+        webhook: tuple[bytes, dict[str, str]],
+    ) -> None:
+        """Rule R14: only the provider's secret authenticates a webhook."""
+        payload, _ = webhook
+        forger = FakePaymentProvider(clock=clock, webhook_secret="whsec_forged")
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(payload, forger.sign(payload)),
+        )
+
+    def test_a_webhook_signed_too_long_ago_is_refused(
+        self,
+        billing: Billing,
+        store: InMemoryStore,
+        provider: FakePaymentProvider,
+        clock: FakeClock,
+        webhook: tuple[bytes, dict[str, str]],
+    ) -> None:
+        """Rule R14: a replayed webhook outside the timestamp tolerance is refused."""
+        payload, _ = webhook
+        stale = provider.sign(payload, at=clock.now() - timedelta(hours=1))
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(payload, stale),
+        )
+
+    def test_a_signed_body_that_is_not_an_event_is_refused(
+        self, billing: Billing, store: InMemoryStore, provider: FakePaymentProvider
+    ) -> None:
+        """Rule R14/R17: a correctly signed but malformed body is refused, not a crash."""
+        body = b'{"not": "an event"}'
+        refused(
+            store,
+            WebhookVerificationError,
+            "webhook_verification_failed",
+            lambda: billing.handle_webhook(body, provider.sign(body)),
+        )
+
+    @pytest.mark.parametrize("kind", [str, bytearray, memoryview])
+    def test_a_payload_that_is_not_bytes_is_invalid(
+        self,
+        billing: Billing,
+        store: InMemoryStore,
+        webhook: tuple[bytes, dict[str, str]],
+        kind: type,
+    ) -> None:
+        """Rule R14/R17: the raw body is passed as bytes, before any parsing."""
+        payload, headers = webhook
+        wrong = payload.decode() if kind is str else kind(payload)
+        refused(
+            store,
+            InvalidRequest,
+            "invalid_request",
+            lambda: billing.handle_webhook(wrong, headers),
+        )
