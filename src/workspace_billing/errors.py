@@ -13,6 +13,7 @@ message is for logs and developers, the code is the contract)::
     │   └── CatalogError              invalid_catalog
     ├── SeatLimitReached              seat_limit_reached
     ├── Conflict                      conflict
+    ├── PaymentActionRequired         payment_action_required
     ├── ProviderError                 provider_error
     │   └── PaymentFailed             payment_failed
     ├── StoreError                    store_error
@@ -32,6 +33,7 @@ __all__ = [
     "Conflict",
     "InvalidRequest",
     "NotFound",
+    "PaymentActionRequired",
     "PaymentFailed",
     "PermissionDenied",
     "PlanNotSelfServe",
@@ -110,6 +112,22 @@ class Conflict(BillingError):
     """The request collides with existing state (a duplicate, a stale write)."""
 
     code: ClassVar[str] = "conflict"
+
+
+class PaymentActionRequired(BillingError):
+    """The payment needs the customer (3-D Secure): nothing is granted until they
+    confirm it on the provider's page at ``url``; the webhook that reports the
+    payment then grants the change.
+
+    Not a ``PaymentFailed``: the card was not declined, so do not ask for another
+    one; send the customer to ``url`` (or email it) instead.
+    """
+
+    code: ClassVar[str] = "payment_action_required"
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ProviderError(BillingError):

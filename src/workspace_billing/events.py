@@ -38,6 +38,9 @@ class EventType(enum.StrEnum):
     SEAT_DECREASE_CANCELED = "seat_decrease_canceled"
     SUBSCRIPTION_RENEWED = "subscription_renewed"
     PAYMENT_FAILED = "payment_failed"
+    PAYMENT_ACTION_REQUIRED = "payment_action_required"
+    """A renewal's payment needs the customer's authentication: ``data["url"]`` is
+    the provider's page where they confirm it; email it to the owner."""
     PAYMENT_RECOVERED = "payment_recovered"
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     CANCELLATION_REVOKED = "cancellation_revoked"

@@ -80,7 +80,9 @@ def apply_view(
     if after == sub:
         return unchanged
     ws = attrs.evolve(workspace, subscription=after)
-    events = _events(workspace, after, now, actor, adopting=adopting, renewal=renewal)
+    events = _events(
+        workspace, after, now, actor, adopting=adopting, renewal=renewal, action_url=view.action_url
+    )
     if adopting or renewal or seats < sub.seats:
         reason = "renewal" if renewal else "plan_changed"
         changed, deactivated = deactivate_excess(ws, members, seats, now, reason)
@@ -108,6 +110,7 @@ def _events(
     *,
     adopting: bool,
     renewal: bool,
+    action_url: str | None,
 ) -> tuple[Event, ...]:
     before = workspace.subscription
     events: list[Event] = []
@@ -139,7 +142,9 @@ def _events(
                 else EventType.SEAT_DECREASE_CANCELED
             )
     if before.status is not after.status and not adopting:
-        if after.status is SubscriptionStatus.PAST_DUE:
+        if after.status is SubscriptionStatus.PAST_DUE and action_url is not None:
+            add(EventType.PAYMENT_ACTION_REQUIRED, url=action_url)  # 3-D Secure: email the link
+        elif after.status is SubscriptionStatus.PAST_DUE:
             add(EventType.PAYMENT_FAILED)
         elif before.status is SubscriptionStatus.PAST_DUE:
             add(EventType.PAYMENT_RECOVERED)

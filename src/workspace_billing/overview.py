@@ -67,7 +67,17 @@ class PricePreview:
     recurring: Money
     """Charged at each renewal after the change."""
     applies_at: datetime | None
-    """None when the change applies as soon as it is paid; the renewal date for a decrease."""
+    """When ``seats`` applies: None as soon as it is paid; the renewal date for a
+    decrease (R9), a plan change to fewer seats included."""
+    seats_now: int = attrs.field(
+        default=attrs.Factory(lambda self: self.seats, takes_self=True), kw_only=True
+    )
+    """The seats ``due_now`` pays for, in force once the change is confirmed: the
+    seats in force for a decrease (the plan applies at once, the count at renewal)."""
+    deactivate: tuple[Member, ...] = attrs.field(default=(), kw_only=True)
+    """Who R11 would deactivate if the change were confirmed, last added first,
+    never the owner: at the payment (from the trial or free plan) or at the
+    renewal that applies a decrease."""
 
 
 @attrs.frozen

@@ -196,6 +196,9 @@ class ProviderSubscription:
     unit_amount: Money
     pending_seats: int | None = None
     cancel_at_period_end: bool = False
+    action_url: str | None = None
+    """While the latest payment waits for the customer's authentication (3-D
+    Secure): the provider's page where they confirm it."""
 
 
 class ProviderEventType(enum.StrEnum):
@@ -204,6 +207,8 @@ class ProviderEventType(enum.StrEnum):
     SUBSCRIPTION_DELETED = "subscription_deleted"
     INVOICE_PAID = "invoice_paid"
     INVOICE_PAYMENT_FAILED = "invoice_payment_failed"
+    PAYMENT_ACTION_REQUIRED = "payment_action_required"
+    """An off-session payment needs the customer (``ProviderSubscription.action_url``)."""
     TRIAL_WILL_END = "trial_will_end"
     OTHER = "other"
     """Anything else the provider sends: acknowledged and ignored."""
@@ -286,8 +291,11 @@ class PaymentProvider(Protocol):
     def increase_seats(
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
-        """Raise the quantity now and charge the prorated difference at once. When
-        the payment fails, raise ``PaymentFailed`` and leave the quantity as it was."""
+        """Raise the quantity now and charge the prorated difference at once, off
+        session. When the payment fails, raise ``PaymentFailed`` and leave the
+        quantity as it was; when it needs the customer (3-D Secure), raise
+        ``PaymentActionRequired`` with the page where they confirm it, and apply
+        the quantity only once they have (announced by webhook)."""
         ...
 
     def schedule_seat_decrease(
@@ -308,7 +316,9 @@ class PaymentProvider(Protocol):
         idempotency_key: str,
     ) -> ProviderSubscription:
         """Move to another plan now with the payment method on file, charging the
-        prorated difference; ``PaymentFailed`` leaves the subscription as it was."""
+        prorated difference off session; ``PaymentFailed`` leaves the subscription
+        as it was, ``PaymentActionRequired`` as for ``increase_seats``. Nothing is
+        charged, and no payment attempted, when nothing is due."""
         ...
 
     def cancel(

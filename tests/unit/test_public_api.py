@@ -12,7 +12,7 @@ PUBLIC = {
     "Billing", "BillingError", "BoundaryKind", "Catalog", "CatalogError", "Checkout",
     "CheckoutRequest", "Clock", "Conflict", "Entitlements", "Event", "EventType", "Feature",
     "FeatureKind", "FeatureMatrix", "Interval", "InvalidRequest", "Member", "MemberStatus",
-    "Money", "NotFound", "PaymentFailed", "PaymentProvider", "PermissionDenied", "Plan",
+    "Money", "NotFound", "PaymentActionRequired", "PaymentFailed", "PaymentProvider", "PermissionDenied", "Plan",
     "PlanNotSelfServe", "PricePreview", "ProviderError", "ProviderEvent", "ProviderEventType",
     "ProviderStatus", "ProviderSubscription", "Quote", "QuoteRequest", "ReconcileReport",
     "Renewal", "RenewalPreview", "RenewalReport", "Role", "SeatFloor", "SeatLimitReached", "Store",

@@ -9,105 +9,35 @@ the host delivers (``deliver``) in any order, as often as it likes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from ..catalog import Interval
-from ..errors import NotFound, PaymentFailed, ProviderError, WebhookVerificationError
+from ..errors import NotFound, PaymentActionRequired, PaymentFailed, ProviderError
 from ..money import Money
 from ..ports import (
     Checkout,
     CheckoutRequest,
     Clock,
     ProviderEvent,
-    ProviderEventType,
     ProviderStatus,
     ProviderSubscription,
     Quote,
     QuoteRequest,
 )
-from ..subscription import add_interval, elapsed_fraction
+from ..subscription import elapsed_fraction
+from .fake_records import FakeInvoice, _Action, _Checkout, _Subscription
+from .fake_webhooks import parse, sign, verify, webhook_body
 
 __all__ = ["FakeInvoice", "FakePaymentProvider", "WebhookHandler"]
 
-SIGNATURE_HEADER = "Fake-Signature"
 WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
 _T = TypeVar("_T")
-
-_EVENT_TYPES = {
-    "checkout.completed": ProviderEventType.CHECKOUT_COMPLETED,
-    "subscription.created": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "subscription.updated": ProviderEventType.SUBSCRIPTION_UPDATED,
-    "subscription.deleted": ProviderEventType.SUBSCRIPTION_DELETED,
-    "invoice.paid": ProviderEventType.INVOICE_PAID,
-    "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
-}
-
-
-@attrs.frozen
-class FakeInvoice:
-    """A charge the fake provider attempted, for tests to assert amounts on."""
-
-    subscription_ref: str
-    amount: Money
-    paid: bool
-    reason: str
-    at: datetime
-
-
-@attrs.define
-class _Subscription:
-    ref: str
-    customer_ref: str
-    workspace_id: str
-    plan: str
-    interval: Interval
-    seats: int
-    unit_amount: Money
-    anchor: datetime
-    period_index: int = 0
-    pending_seats: int | None = None
-    status: ProviderStatus = ProviderStatus.ACTIVE
-    cancel_at_period_end: bool = False
-
-    @property
-    def period_start(self) -> datetime:
-        return add_interval(self.anchor, self.interval, self.period_index)
-
-    @property
-    def period_end(self) -> datetime:
-        return add_interval(self.anchor, self.interval, self.period_index + 1)
-
-    def view(self) -> ProviderSubscription:
-        return ProviderSubscription(
-            ref=self.ref,
-            customer_ref=self.customer_ref,
-            workspace_id=self.workspace_id,
-            plan=self.plan,
-            interval=self.interval,
-            seats=self.seats,
-            status=self.status,
-            period_start=self.period_start,
-            period_end=self.period_end,
-            unit_amount=self.unit_amount,
-            pending_seats=self.pending_seats,
-            cancel_at_period_end=self.cancel_at_period_end,
-        )
-
-
-@attrs.define
-class _Checkout:
-    id: str
-    request: CheckoutRequest
-    subscription_ref: str | None = None
 
 
 class FakePaymentProvider:
@@ -138,6 +68,8 @@ class FakePaymentProvider:
         self._idempotency: dict[str, tuple[str, object]] = {}
         self._webhooks: list[bytes] = []
         self._failures = 0
+        self._actions_needed = 0
+        self._actions: dict[str, _Action] = {}
         self._soonest_end: datetime | None = None
         self.invoices: list[FakeInvoice] = []
 
@@ -182,9 +114,13 @@ class FakePaymentProvider:
             if seats <= sub.seats:
                 raise ProviderError(f"an increase needs more than {sub.seats} seats, not {seats}")
             request = QuoteRequest(sub.plan, sub.interval, seats, sub.unit_amount, sub.ref)
-            self._charge(sub.ref, self._due_now(sub, request), "seat_increase")
-            sub.seats, sub.pending_seats = seats, None
-            self._announce("subscription.updated", sub)
+
+            def grant() -> None:
+                sub.seats, sub.pending_seats = seats, None
+                self._announce("subscription.updated", sub)
+
+            self._charge(sub.ref, self._due_now(sub, request), "seat_increase", grant,
+                         key=idempotency_key)  # fmt: skip
             return sub.view()
 
         return self._once(idempotency_key, ("increase", subscription_ref, seats), increase)
@@ -215,13 +151,17 @@ class FakePaymentProvider:
         def change() -> ProviderSubscription:
             sub = self._live(subscription_ref)
             request = QuoteRequest(plan, interval, seats, unit_amount, sub.ref)
-            self._charge(sub.ref, self._due_now(sub, request), "plan_change")
-            if interval is not sub.interval:
-                sub.anchor, sub.period_index = self._clock.now(), 0
-                self._soonest_end = None
-            sub.plan, sub.interval, sub.seats, sub.unit_amount = plan, interval, seats, unit_amount
-            sub.pending_seats = None
-            self._announce("subscription.updated", sub)
+
+            def grant() -> None:
+                if interval is not sub.interval:
+                    sub.anchor, sub.period_index = self._clock.now(), 0
+                    self._soonest_end = None
+                sub.plan, sub.interval, sub.seats = plan, interval, seats
+                sub.unit_amount, sub.pending_seats = unit_amount, None
+                self._announce("subscription.updated", sub)
+
+            self._charge(sub.ref, self._due_now(sub, request), "plan_change", grant,
+                         key=idempotency_key)  # fmt: skip
             return sub.view()
 
         key = ("plan", subscription_ref, plan, interval, seats, unit_amount)
@@ -266,19 +206,8 @@ class FakePaymentProvider:
             return self._sub(subscription_ref).view()
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
-        self._verify(payload, headers)
-        try:
-            body = json.loads(payload)
-            obj = body["data"]["object"]
-            event = ProviderEvent(
-                id=str(body["id"]),
-                type=_EVENT_TYPES.get(str(body["type"]), ProviderEventType.OTHER),
-                subscription_ref=obj.get("subscription"),
-                workspace_id=obj.get("workspace_id"),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise WebhookVerificationError(f"the webhook body is malformed: {e}") from e
-        return (event,)
+        verify(self._secret, self._tolerance, payload, headers, self._clock.now())
+        return (parse(payload),)
 
     # ------------------------------------------------------------ test helpers
 
@@ -293,7 +222,7 @@ class FakePaymentProvider:
                 return checkout.subscription_ref
             req = checkout.request
             ref = self._new_id("sub")
-            self._charge(ref, req.unit_amount * req.seats, "checkout")
+            self._charge(ref, req.unit_amount * req.seats, "checkout", on_session=True)
             sub = _Subscription(
                 ref=ref,
                 customer_ref=req.customer_ref,
@@ -317,13 +246,42 @@ class FakePaymentProvider:
         with self._lock:
             self._failures += count
 
+    def require_action_next_payment(self, count: int = 1) -> None:
+        """Make the next ``count`` off-session charges need the customer's
+        authentication (3-D Secure), as a card issuer may ask at any time.
+
+        The charge raises ``PaymentActionRequired`` (a renewal goes past due
+        with ``action_url`` set instead) and grants nothing until
+        ``authenticate(url)``. Checkout payments are made on the provider's page,
+        where the customer authenticates as they pay, so they never need it.
+        """
+        with self._lock:
+            self._actions_needed += count
+
+    def authenticate(self, url: str) -> None:
+        """Complete a payment that needed the customer, as they would on ``url``:
+        the charge is paid and what it was for is granted, announced by webhooks."""
+        with self._lock:
+            action = self._actions.pop(url, None)
+            if action is None:
+                raise NotFound(f"no payment waiting for authentication at {url!r}")
+            invoice = self.invoices[action.invoice]
+            self.invoices[action.invoice] = attrs.evolve(invoice, paid=True)
+            action.grant()
+            sub = self._sub(self.invoices[action.invoice].subscription_ref)
+            self._announce("invoice.paid", sub)
+            if action.key is not None:
+                fingerprint, _ = self._idempotency[action.key]
+                self._idempotency[action.key] = (fingerprint, sub.view())
+
     def settle(self, subscription_ref: str) -> None:
         """Pay an overdue renewal: the subscription is active again."""
         with self._lock:
             sub = self._sub(subscription_ref)
             if sub.status is not ProviderStatus.PAST_DUE:
                 raise ProviderError(f"subscription {subscription_ref!r} is not past due")
-            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement")
+            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement", on_session=True)
+            sub.action_url = None
             sub.status = ProviderStatus.ACTIVE
             self._soonest_end = None
             self._announce("invoice.paid", sub)
@@ -357,9 +315,7 @@ class FakePaymentProvider:
 
     def sign(self, payload: bytes, *, at: datetime | None = None) -> dict[str, str]:
         """Headers that authenticate ``payload`` as if this provider sent it."""
-        timestamp = int((at or self._clock.now()).timestamp())
-        digest = hmac.new(self._secret, b"%d." % timestamp + payload, hashlib.sha256)
-        return {SIGNATURE_HEADER: f"t={timestamp},v1={digest.hexdigest()}"}
+        return sign(self._secret, payload, at or self._clock.now())
 
     def subscription(self, subscription_ref: str) -> ProviderSubscription:
         """The provider's view without catching up with the clock (for assertions)."""
@@ -375,7 +331,8 @@ class FakePaymentProvider:
         """Run ``action`` once per idempotency key; a replay returns the first result.
 
         A failed payment is not remembered, so the same change can be retried
-        once the card is fixed.
+        once the card is fixed. A payment waiting for the customer is: a replay
+        answers with the same page until they authenticate, then with the result.
         """
         if not key or len(key) > 255:
             raise ProviderError("an idempotency key of 1 to 255 characters is required")
@@ -386,8 +343,14 @@ class FakePaymentProvider:
                 seen, result = self._idempotency[key]
                 if seen != fingerprint:
                     raise ProviderError(f"idempotency key {key!r} was used with other parameters")
+                if isinstance(result, PaymentActionRequired):
+                    raise result  # still waiting for the customer: the same page
                 return result  # type: ignore[return-value]
-            value = action()
+            try:
+                value = action()
+            except PaymentActionRequired as waiting:
+                self._idempotency[key] = (fingerprint, waiting)
+                raise
             self._idempotency[key] = (fingerprint, value)
             return value
 
@@ -423,12 +386,43 @@ class FakePaymentProvider:
             due = (new_total - old_total).prorate(remaining, whole)
         return due if due.amount > 0 else Money.zero(due.currency)
 
-    def _charge(self, ref: str, amount: Money, reason: str) -> None:
-        if self._failures:
+    def _charge(
+        self,
+        ref: str,
+        amount: Money,
+        reason: str,
+        grant: Callable[[], None] | None = None,
+        *,
+        on_session: bool = False,
+        key: str | None = None,
+    ) -> None:
+        """Collect ``amount``, then ``grant`` what it pays for.
+
+        Nothing due attempts no payment (as Stripe on a zero or credit invoice):
+        a queued failure or authentication is kept for a real charge. A declined
+        card raises ``PaymentFailed`` and grants nothing; an off-session charge
+        that needs the customer raises ``PaymentActionRequired`` and grants only
+        once ``authenticate`` is called with its page.
+        """
+        now = self._clock.now()
+        if amount.amount <= 0:
+            self.invoices.append(FakeInvoice(ref, Money.zero(amount.currency), True, reason, now))
+        elif self._failures:
             self._failures -= 1
-            self.invoices.append(FakeInvoice(ref, amount, False, reason, self._clock.now()))
+            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
             raise PaymentFailed(f"the card was declined ({amount} for {reason})")
-        self.invoices.append(FakeInvoice(ref, amount, True, reason, self._clock.now()))
+        elif self._actions_needed and not on_session:
+            self._actions_needed -= 1
+            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
+            url = f"https://fake-provider.invalid/authenticate/{self._new_id('pi')}"
+            self._actions[url] = _Action(len(self.invoices) - 1, grant or (lambda: None), key)
+            raise PaymentActionRequired(
+                f"the bank asks the customer to authenticate {amount} for {reason}", url=url
+            )
+        else:
+            self.invoices.append(FakeInvoice(ref, amount, True, reason, now))
+        if grant is not None:
+            grant()
 
     def _catch_up(self) -> None:
         """Renew every subscription whose period ended by now, as a provider would.
@@ -454,6 +448,10 @@ class FakePaymentProvider:
                 except PaymentFailed:
                     sub.status = ProviderStatus.PAST_DUE
                     self._announce("invoice.payment_failed", sub)
+                except PaymentActionRequired as waiting:
+                    sub.status, sub.action_url = ProviderStatus.PAST_DUE, waiting.url
+                    self._actions[waiting.url].grant = self._recovery(sub)
+                    self._announce("invoice.payment_action_required", sub)
                 else:
                     self._announce("invoice.paid", sub)
                 self._announce("subscription.updated", sub)
@@ -462,34 +460,17 @@ class FakePaymentProvider:
         ]
         self._soonest_end = min(live, default=None)
 
-    def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
-        obj: dict[str, Any] = {"subscription": sub.ref, "workspace_id": sub.workspace_id, **extra}
-        body = {
-            "id": self._new_id("evt"),
-            "type": kind,
-            "created": int(self._clock.now().timestamp()),
-            "data": {"object": obj},
-        }
-        self._webhooks.append(json.dumps(body, sort_keys=True).encode())
+    def _recovery(self, sub: _Subscription) -> Callable[[], None]:
+        """What paying an overdue renewal grants: the subscription is active again."""
 
-    def _verify(self, payload: bytes, headers: Mapping[str, str]) -> None:
-        header = next(
-            (v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None
-        )
-        if header is None:
-            raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
-        try:
-            parts = dict(item.split("=", 1) for item in header.split(","))
-            timestamp = int(parts["t"])
-            signature = parts["v1"]
-        except (ValueError, KeyError) as e:
-            raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is malformed") from e
-        expected = hmac.new(self._secret, b"%d." % timestamp + payload, hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest(), signature):
-            raise WebhookVerificationError("the webhook signature does not match its body")
-        age = abs(self._clock.now().timestamp() - timestamp)
-        if age > self._tolerance.total_seconds():
-            raise WebhookVerificationError(
-                f"the webhook timestamp is {int(age)} s away from now "
-                f"(tolerance {int(self._tolerance.total_seconds())} s)"
-            )
+        def recover() -> None:
+            sub.status, sub.action_url = ProviderStatus.ACTIVE, None
+            self._soonest_end = None
+            self._announce("subscription.updated", sub)
+
+        return recover
+
+    def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
+        event_id, now = self._new_id("evt"), self._clock.now()
+        body = webhook_body(event_id, kind, sub.ref, sub.workspace_id, now, **extra)
+        self._webhooks.append(body)

@@ -20,8 +20,8 @@ from ..money import Money
 from ..overview import PricePreview, SubscriptionOverview
 from ..permissions import require_manager
 from ..ports import Checkout, CheckoutRequest, QuoteRequest
-from ..renewal import Change, summary
-from ..subscription import Subscription
+from ..renewal import Change, select_deactivations, summary
+from ..subscription import Subscription, add_interval
 from ..workspace import Member, Workspace
 from .base import ServiceBase
 from .checks import check_seats, intent_key, text
@@ -37,25 +37,44 @@ class PlanActions(ServiceBase):
         plan: str | None = None,
         interval: str | Interval | None = None,
     ) -> PricePreview:
-        """The price of a plan or seat change, changing nothing (R18)."""
+        """The price of a plan or seat change, changing nothing (R18).
+
+        ``due_now`` is what confirming charges at once (prorated, as the provider
+        computes it) for ``seats_now`` seats; ``recurring`` what each renewal
+        charges after, for ``seats``. A decrease, a plan change to fewer seats
+        included, applies the lower count at ``applies_at`` (the renewal, R9).
+        ``deactivate`` names who R11 would deactivate if it were confirmed.
+        """
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
         sub = ws.subscription
         target, period, count = requested(self.catalog, sub, plan, interval, seats)
         check_seats(self.catalog, target, count, members)
         unit = target.price(period)
-        if sub.is_provider_managed and sub.subscription_ref is not None:
-            if target.code == sub.plan and period is sub.interval and count <= sub.seats:
-                return PricePreview(
-                    target.code, period, count, Money.zero(unit.currency), unit * count,
-                    applies_at=sub.period_end if count < sub.seats else None,
-                )  # fmt: skip
-            quote = self._provider.quote(
-                QuoteRequest(target.code, period, count, unit, sub.subscription_ref)
-            )
-        else:
+        deactivate = select_deactivations(members, count)
+        ref = sub.subscription_ref
+        if not sub.is_provider_managed or ref is None:
             quote = self._provider.quote(QuoteRequest(target.code, period, count, unit))
-        return PricePreview(target.code, period, count, quote.due_now, quote.recurring, None)
+            return PricePreview(target.code, period, count, quote.due_now, quote.recurring, None,
+                                deactivate=deactivate)  # fmt: skip
+        same_terms = target.code == sub.plan and period is sub.interval
+        if same_terms and count <= sub.seats:  # a decrease, or withdrawing one: nothing now
+            return PricePreview(
+                target.code, period, count, Money.zero(unit.currency), unit * count,
+                applies_at=sub.period_end if count < sub.seats else None,
+                seats_now=sub.seats, deactivate=deactivate,
+            )  # fmt: skip
+        seats_now = max(count, sub.seats)
+        quote = self._provider.quote(QuoteRequest(target.code, period, seats_now, unit, ref))
+        applies_at = None
+        if count < seats_now:  # the plan now at the seats in force, fewer from the renewal
+            applies_at = (
+                sub.period_end
+                if period is sub.interval
+                else add_interval(self._clock.now(), period)
+            )
+        return PricePreview(target.code, period, count, quote.due_now, unit * count, applies_at,
+                            seats_now=seats_now, deactivate=deactivate)  # fmt: skip
 
     def upgrade(
         self,
@@ -71,8 +90,13 @@ class PlanActions(ServiceBase):
         """Move to a self-serve plan (R6). The plan applies when payment is confirmed.
 
         From the trial or the free plan this opens the provider's checkout (send
-        the user to ``Checkout.url``). From another paid plan the change is made
-        at once with the payment method on file and ``Checkout.url`` is None.
+        the user to ``Checkout.url``); when it is paid, R11 deactivates the
+        members beyond ``seats`` (``preview_change`` names them). From another
+        paid plan the change is made at once with the payment method on file and
+        ``Checkout.url`` is None: the new plan at the seats in force, charged
+        prorated, and fewer ``seats`` scheduled for the renewal like any decrease.
+        ``PaymentFailed`` (declined) or ``PaymentActionRequired`` (the customer
+        must authenticate at its ``url``) leave the plan as it was.
         """
 
         validate = partial(
@@ -84,15 +108,24 @@ class PlanActions(ServiceBase):
         sub = ws.subscription
         unit = target.price(period)
         if sub.is_provider_managed and sub.subscription_ref is not None:
+            # The provider bills what the library grants: the plan at once at the
+            # seats in force (or more), and fewer seats only from the renewal (R9).
+            seats_now = max(count, sub.seats)
             view = self._provider.change_plan(
                 sub.subscription_ref,
                 plan=target.code,
                 interval=period,
-                seats=count,
+                seats=seats_now,
                 unit_amount=unit,
-                idempotency_key=intent_key(ws, "plan", target.code, period, count),
+                idempotency_key=intent_key(ws, "plan", target.code, period, seats_now),
             )
             self._apply_view(ws.id, actor, view)
+            if count < seats_now:
+                view = self._provider.schedule_seat_decrease(
+                    view.ref, count,
+                    idempotency_key=intent_key(ws, "plan-decrease", target.code, period, count),
+                )  # fmt: skip
+                self._apply_view(ws.id, actor, view)
             return Checkout(id=view.ref, url=None)
         customer_ref = self._ensure_customer(ws, actor)
         ws = self._load(ws.id)
@@ -117,12 +150,13 @@ class PlanActions(ServiceBase):
     def change_seats(self, workspace_id: str, *, actor: str, seats: int) -> SubscriptionOverview:
         """Buy or give back seats (R9).
 
-        An increase is charged at once, prorated, and granted when paid; a
-        ``PaymentFailed`` leaves everything as it was. A decrease is scheduled
-        for the next renewal, where R11 applies. Asking for the seats in force
-        withdraws a scheduled decrease.
+        An increase is charged at once, off session, prorated, and granted when
+        paid; ``PaymentFailed`` leaves everything as it was, and so does
+        ``PaymentActionRequired``: the customer confirms the payment at its
+        ``url`` and the webhook that reports it grants the seats. A decrease is
+        scheduled for the next renewal, where R11 applies. Asking for the seats
+        in force withdraws a scheduled decrease.
         """
-
         validate = partial(check_seat_change, self.catalog, seats=seats)
         ws, members = self._read_for(workspace_id, actor, validate)
         ref = validate(ws, members)

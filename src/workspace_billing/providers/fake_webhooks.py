@@ -1,0 +1,94 @@
+"""The fake provider's webhooks: their body, their signature and their check.
+
+Kept apart from the provider's state machine because a host's test suite
+meets them on their own: it signs bodies (``FakePaymentProvider.sign``) to
+drive its webhook endpoint, and a forged or stale delivery must fail here the
+way a real provider's would (an HMAC over the timestamp and the raw body,
+within a tolerance), before any state is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import WebhookVerificationError
+from ..ports import ProviderEvent, ProviderEventType
+
+__all__ = ["SIGNATURE_HEADER", "parse", "sign", "verify", "webhook_body"]
+
+SIGNATURE_HEADER = "Fake-Signature"
+
+EVENT_TYPES = {
+    "checkout.completed": ProviderEventType.CHECKOUT_COMPLETED,
+    "subscription.created": ProviderEventType.SUBSCRIPTION_UPDATED,
+    "subscription.updated": ProviderEventType.SUBSCRIPTION_UPDATED,
+    "subscription.deleted": ProviderEventType.SUBSCRIPTION_DELETED,
+    "invoice.paid": ProviderEventType.INVOICE_PAID,
+    "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
+    "invoice.payment_action_required": ProviderEventType.PAYMENT_ACTION_REQUIRED,
+}
+
+
+def webhook_body(
+    event_id: str,
+    kind: str,
+    subscription_ref: str,
+    workspace_id: str,
+    at: datetime,
+    **extra: str,
+) -> bytes:
+    obj: dict[str, Any] = {"subscription": subscription_ref, "workspace_id": workspace_id, **extra}
+    body = {"id": event_id, "type": kind, "created": int(at.timestamp()), "data": {"object": obj}}
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def sign(secret: bytes, payload: bytes, at: datetime) -> dict[str, str]:
+    """Headers that authenticate ``payload`` as sent at ``at``."""
+    timestamp = int(at.timestamp())
+    digest = hmac.new(secret, b"%d." % timestamp + payload, hashlib.sha256)
+    return {SIGNATURE_HEADER: f"t={timestamp},v1={digest.hexdigest()}"}
+
+
+def verify(
+    secret: bytes, tolerance: timedelta, payload: bytes, headers: Mapping[str, str], now: datetime
+) -> None:
+    """``WebhookVerificationError`` unless ``payload`` was signed with ``secret``
+    within ``tolerance`` of ``now``."""
+    header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
+    if header is None:
+        raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+        signature = parts["v1"]
+    except (ValueError, KeyError) as e:
+        raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is malformed") from e
+    expected = hmac.new(secret, b"%d." % timestamp + payload, hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest(), signature):
+        raise WebhookVerificationError("the webhook signature does not match its body")
+    age = abs(now.timestamp() - timestamp)
+    if age > tolerance.total_seconds():
+        raise WebhookVerificationError(
+            f"the webhook timestamp is {int(age)} s away from now "
+            f"(tolerance {int(tolerance.total_seconds())} s)"
+        )
+
+
+def parse(payload: bytes) -> ProviderEvent:
+    """The neutral event of a verified body."""
+    try:
+        body = json.loads(payload)
+        obj = body["data"]["object"]
+        return ProviderEvent(
+            id=str(body["id"]),
+            type=EVENT_TYPES.get(str(body["type"]), ProviderEventType.OTHER),
+            subscription_ref=obj.get("subscription"),
+            workspace_id=obj.get("workspace_id"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise WebhookVerificationError(f"the webhook body is malformed: {e}") from e
