@@ -176,6 +176,9 @@ class ProviderStatus(enum.StrEnum):
     """Created, first payment not confirmed: grants nothing yet."""
     ACTIVE = "active"
     PAST_DUE = "past_due"
+    PAUSED = "paused"
+    """Paused by the provider (no invoices, no grace clock): the workspace falls back
+    until it is resumed, and a resumed subscription is taken up again."""
     CANCELED = "canceled"
     """Ended: the workspace falls back (R12, R13)."""
 
@@ -210,6 +213,8 @@ class ProviderEventType(enum.StrEnum):
     PAYMENT_ACTION_REQUIRED = "payment_action_required"
     """An off-session payment needs the customer (``ProviderSubscription.action_url``)."""
     TRIAL_WILL_END = "trial_will_end"
+    CUSTOMER_DELETED = "customer_deleted"
+    """The customer (``ProviderEvent.customer_ref``) no longer exists at the provider."""
     OTHER = "other"
     """Anything else the provider sends: acknowledged and ignored."""
 
@@ -223,6 +228,7 @@ class ProviderEvent:
     type: ProviderEventType
     subscription_ref: str | None = None
     workspace_id: str | None = None
+    customer_ref: str | None = None
 
 
 @attrs.frozen
@@ -274,9 +280,22 @@ class PaymentProvider(Protocol):
     """
 
     def create_customer(
-        self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
+        self,
+        *,
+        workspace_id: str,
+        name: str,
+        owner: str,
+        idempotency_key: str,
+        email: str | None = None,
     ) -> str:
-        """A customer for the workspace; returns its reference."""
+        """A customer for the workspace, named after it, reaching the owner at
+        ``email`` when the host knows it; returns its reference."""
+        ...
+
+    def subscriptions_of(self, customer_ref: str) -> Sequence[ProviderSubscription]:
+        """The customer's subscriptions that this installation created, newest
+        first: how ``reconcile`` finds a checkout paid while every webhook of it
+        was lost."""
         ...
 
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:

@@ -26,6 +26,8 @@ class TestFakePaymentProvider(PaymentProviderContract):
             advance=advance,
             fail_next_payment=provider.fail_next_payment,
             take_webhooks=provider.take_webhooks,  # type: ignore[arg-type]
+            require_action_next_payment=provider.require_action_next_payment,
+            authenticate=provider.authenticate,
         )
 
 

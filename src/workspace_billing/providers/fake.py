@@ -9,84 +9,70 @@ the host delivers (``deliver``) in any order, as often as it likes.
 
 from __future__ import annotations
 
-import itertools
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import datetime
 
 import attrs
 
 from ..catalog import Interval
-from ..errors import NotFound, PaymentActionRequired, PaymentFailed, ProviderError
+from ..errors import NotFound, ProviderError
 from ..money import Money
 from ..ports import (
     Checkout,
     CheckoutRequest,
-    Clock,
     ProviderEvent,
     ProviderStatus,
     ProviderSubscription,
     Quote,
     QuoteRequest,
 )
-from ..subscription import elapsed_fraction
-from .fake_records import FakeInvoice, _Action, _Checkout, _Subscription
+from .fake_state import FakeInvoice, FakeProviderState, _Checkout, _Subscription
 from .fake_webhooks import parse, sign, verify, webhook_body
 
 __all__ = ["FakeInvoice", "FakePaymentProvider", "WebhookHandler"]
 
 WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
-_T = TypeVar("_T")
 
 
-class FakePaymentProvider:
+class FakePaymentProvider(FakeProviderState):
     """The ``PaymentProvider`` port, in memory, on the host's clock.
 
     Test helpers: ``complete_checkout(id)`` pays a checkout as a user would,
-    ``fail_next_payment()`` makes the next charge fail, ``deliver(handler)``
+    ``fail_next_payment()`` makes the next charge fail,
+    ``require_action_next_payment()`` makes the next off-session charge need
+    3-D Secure and ``authenticate(url)`` completes it, ``deliver(handler)``
     hands every queued webhook to ``handler(payload, headers)`` and returns
     how many, ``take_webhooks()`` removes them for a test to deliver itself
-    (shuffled, twice...), ``settle(ref)`` pays an overdue renewal.
+    (shuffled, twice...), ``settle(ref)`` pays an overdue renewal,
+    ``pause``/``unpause`` and ``delete_customer`` act as the dashboard would.
     """
-
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        webhook_secret: str = "whsec_fake",
-        tolerance: timedelta = timedelta(minutes=5),
-    ) -> None:
-        self._clock = clock
-        self._secret = webhook_secret.encode()
-        self._tolerance = tolerance
-        self._lock = threading.RLock()
-        self._ids = itertools.count(1)
-        self._customers: dict[str, str] = {}
-        self._checkouts: dict[str, _Checkout] = {}
-        self._subscriptions: dict[str, _Subscription] = {}
-        self._idempotency: dict[str, tuple[str, object]] = {}
-        self._webhooks: list[bytes] = []
-        self._failures = 0
-        self._actions_needed = 0
-        self._actions: dict[str, _Action] = {}
-        self._soonest_end: datetime | None = None
-        self.invoices: list[FakeInvoice] = []
-
-    def __repr__(self) -> str:
-        return f"FakePaymentProvider(subscriptions={len(self._subscriptions)})"
 
     # ------------------------------------------------------------ the port
 
     def create_customer(
-        self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
+        self,
+        *,
+        workspace_id: str,
+        name: str,
+        owner: str,
+        idempotency_key: str,
+        email: str | None = None,
     ) -> str:
         def create() -> str:
             ref = self._new_id("cus")
             self._customers[ref] = workspace_id
+            self.customer_emails[ref] = email
             return ref
 
-        return self._once(idempotency_key, ("customer", workspace_id, name, owner), create)
+        params = ("customer", workspace_id, name, owner, email)
+        return self._once(idempotency_key, params, create)
+
+    def subscriptions_of(self, customer_ref: str) -> Sequence[ProviderSubscription]:
+        with self._lock:
+            self._catch_up()
+            self._customer(customer_ref)
+            found = [s for s in self._subscriptions.values() if s.customer_ref == customer_ref]
+            return [s.view() for s in reversed(found)]
 
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
         def create() -> Checkout:
@@ -274,6 +260,38 @@ class FakePaymentProvider:
                 fingerprint, _ = self._idempotency[action.key]
                 self._idempotency[action.key] = (fingerprint, sub.view())
 
+    def delete_customer(self, customer_ref: str) -> None:
+        """Delete a customer as from the provider's dashboard: its subscriptions
+        end at once, and ``customer.deleted`` is announced."""
+        with self._lock:
+            workspace_id = self._customer(customer_ref)
+            for sub in self._subscriptions.values():
+                if sub.customer_ref == customer_ref and sub.status is not ProviderStatus.CANCELED:
+                    sub.status = ProviderStatus.CANCELED
+                    self._announce("subscription.deleted", sub)
+            del self._customers[customer_ref]
+            event_id, now = self._new_id("evt"), self._clock.now()
+            body = webhook_body(event_id, "customer.deleted", None, workspace_id, now,
+                                customer=customer_ref)  # fmt: skip
+            self._webhooks.append(body)
+
+    def pause(self, subscription_ref: str) -> None:
+        """Pause collection as the provider may (no invoices, no renewals) until ``unpause``."""
+        with self._lock:
+            sub = self._live(subscription_ref)
+            sub.status = ProviderStatus.PAUSED
+            self._announce("subscription.updated", sub)
+
+    def unpause(self, subscription_ref: str) -> None:
+        """Resume a paused subscription: active again, its periods where they were."""
+        with self._lock:
+            sub = self._sub(subscription_ref)
+            if sub.status is not ProviderStatus.PAUSED:
+                raise ProviderError(f"subscription {subscription_ref!r} is not paused")
+            sub.status = ProviderStatus.ACTIVE
+            self._soonest_end = None
+            self._announce("subscription.updated", sub)
+
     def settle(self, subscription_ref: str) -> None:
         """Pay an overdue renewal: the subscription is active again."""
         with self._lock:
@@ -321,156 +339,3 @@ class FakePaymentProvider:
         """The provider's view without catching up with the clock (for assertions)."""
         with self._lock:
             return self._sub(subscription_ref).view()
-
-    # ------------------------------------------------------------ internals
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids):06d}"
-
-    def _once(self, key: str, params: object, action: Callable[[], _T]) -> _T:
-        """Run ``action`` once per idempotency key; a replay returns the first result.
-
-        A failed payment is not remembered, so the same change can be retried
-        once the card is fixed. A payment waiting for the customer is: a replay
-        answers with the same page until they authenticate, then with the result.
-        """
-        if not key or len(key) > 255:
-            raise ProviderError("an idempotency key of 1 to 255 characters is required")
-        fingerprint = repr(params)
-        with self._lock:
-            self._catch_up()
-            if key in self._idempotency:
-                seen, result = self._idempotency[key]
-                if seen != fingerprint:
-                    raise ProviderError(f"idempotency key {key!r} was used with other parameters")
-                if isinstance(result, PaymentActionRequired):
-                    raise result  # still waiting for the customer: the same page
-                return result  # type: ignore[return-value]
-            try:
-                value = action()
-            except PaymentActionRequired as waiting:
-                self._idempotency[key] = (fingerprint, waiting)
-                raise
-            self._idempotency[key] = (fingerprint, value)
-            return value
-
-    def _customer(self, ref: str) -> str:
-        if ref not in self._customers:
-            raise NotFound(f"no customer {ref!r}")
-        return self._customers[ref]
-
-    def _sub(self, ref: str) -> _Subscription:
-        try:
-            return self._subscriptions[ref]
-        except KeyError:
-            raise NotFound(f"no subscription {ref!r}") from None
-
-    def _live(self, ref: str) -> _Subscription:
-        sub = self._sub(ref)
-        if sub.status is ProviderStatus.CANCELED:
-            raise ProviderError(f"subscription {ref!r} is canceled")
-        return sub
-
-    def _due_now(self, sub: _Subscription, request: QuoteRequest) -> Money:
-        """Prorated difference for the rest of the period, never negative.
-
-        A change of interval starts a new period now: the full new price less
-        the unused part of the old one.
-        """
-        new_total = request.unit_amount * request.seats
-        old_total = sub.unit_amount * sub.seats
-        remaining, whole = elapsed_fraction(sub.period_start, sub.period_end, self._clock.now())
-        if request.interval is not sub.interval:
-            due = new_total - old_total.prorate(remaining, whole)
-        else:
-            due = (new_total - old_total).prorate(remaining, whole)
-        return due if due.amount > 0 else Money.zero(due.currency)
-
-    def _charge(
-        self,
-        ref: str,
-        amount: Money,
-        reason: str,
-        grant: Callable[[], None] | None = None,
-        *,
-        on_session: bool = False,
-        key: str | None = None,
-    ) -> None:
-        """Collect ``amount``, then ``grant`` what it pays for.
-
-        Nothing due attempts no payment (as Stripe on a zero or credit invoice):
-        a queued failure or authentication is kept for a real charge. A declined
-        card raises ``PaymentFailed`` and grants nothing; an off-session charge
-        that needs the customer raises ``PaymentActionRequired`` and grants only
-        once ``authenticate`` is called with its page.
-        """
-        now = self._clock.now()
-        if amount.amount <= 0:
-            self.invoices.append(FakeInvoice(ref, Money.zero(amount.currency), True, reason, now))
-        elif self._failures:
-            self._failures -= 1
-            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
-            raise PaymentFailed(f"the card was declined ({amount} for {reason})")
-        elif self._actions_needed and not on_session:
-            self._actions_needed -= 1
-            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
-            url = f"https://fake-provider.invalid/authenticate/{self._new_id('pi')}"
-            self._actions[url] = _Action(len(self.invoices) - 1, grant or (lambda: None), key)
-            raise PaymentActionRequired(
-                f"the bank asks the customer to authenticate {amount} for {reason}", url=url
-            )
-        else:
-            self.invoices.append(FakeInvoice(ref, amount, True, reason, now))
-        if grant is not None:
-            grant()
-
-    def _catch_up(self) -> None:
-        """Renew every subscription whose period ended by now, as a provider would.
-
-        Skips the scan while the clock is before the soonest period end; a
-        subscription's period only ends later after a change, never earlier,
-        except for a new one or a new anchor, which reset the soonest end.
-        """
-        now = self._clock.now()
-        if self._soonest_end is not None and now < self._soonest_end:
-            return
-        for sub in self._subscriptions.values():
-            while sub.status is ProviderStatus.ACTIVE and sub.period_end <= now:
-                if sub.cancel_at_period_end:
-                    sub.status = ProviderStatus.CANCELED
-                    self._announce("subscription.deleted", sub)
-                    break
-                if sub.pending_seats is not None:
-                    sub.seats, sub.pending_seats = sub.pending_seats, None
-                sub.period_index += 1
-                try:
-                    self._charge(sub.ref, sub.unit_amount * sub.seats, "renewal")
-                except PaymentFailed:
-                    sub.status = ProviderStatus.PAST_DUE
-                    self._announce("invoice.payment_failed", sub)
-                except PaymentActionRequired as waiting:
-                    sub.status, sub.action_url = ProviderStatus.PAST_DUE, waiting.url
-                    self._actions[waiting.url].grant = self._recovery(sub)
-                    self._announce("invoice.payment_action_required", sub)
-                else:
-                    self._announce("invoice.paid", sub)
-                self._announce("subscription.updated", sub)
-        live = [
-            s.period_end for s in self._subscriptions.values() if s.status is ProviderStatus.ACTIVE
-        ]
-        self._soonest_end = min(live, default=None)
-
-    def _recovery(self, sub: _Subscription) -> Callable[[], None]:
-        """What paying an overdue renewal grants: the subscription is active again."""
-
-        def recover() -> None:
-            sub.status, sub.action_url = ProviderStatus.ACTIVE, None
-            self._soonest_end = None
-            self._announce("subscription.updated", sub)
-
-        return recover
-
-    def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
-        event_id, now = self._new_id("evt"), self._clock.now()
-        body = webhook_body(event_id, kind, sub.ref, sub.workspace_id, now, **extra)
-        self._webhooks.append(body)

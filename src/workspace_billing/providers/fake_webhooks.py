@@ -31,13 +31,14 @@ EVENT_TYPES = {
     "invoice.paid": ProviderEventType.INVOICE_PAID,
     "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
     "invoice.payment_action_required": ProviderEventType.PAYMENT_ACTION_REQUIRED,
+    "customer.deleted": ProviderEventType.CUSTOMER_DELETED,
 }
 
 
 def webhook_body(
     event_id: str,
     kind: str,
-    subscription_ref: str,
+    subscription_ref: str | None,
     workspace_id: str,
     at: datetime,
     **extra: str,
@@ -89,6 +90,7 @@ def parse(payload: bytes) -> ProviderEvent:
             type=EVENT_TYPES.get(str(body["type"]), ProviderEventType.OTHER),
             subscription_ref=obj.get("subscription"),
             workspace_id=obj.get("workspace_id"),
+            customer_ref=obj.get("customer"),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise WebhookVerificationError(f"the webhook body is malformed: {e}") from e

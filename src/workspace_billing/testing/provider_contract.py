@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from ..catalog import Interval
-from ..errors import PaymentFailed, ProviderError, WebhookVerificationError
+from ..errors import PaymentActionRequired, PaymentFailed, ProviderError, WebhookVerificationError
 from ..money import Money
 from ..ports import (
     CheckoutRequest,
@@ -40,6 +40,10 @@ class ProviderHarness:
     (customer, plan, interval, seats, workspace) and returns its reference.
     ``advance`` moves the provider's time forward;
     ``take_webhooks`` returns the signed webhooks sent since the last call.
+    ``require_action_next_payment`` makes the next off-session charge need the
+    customer's authentication (3-D Secure) and ``authenticate(url)`` completes
+    it as the customer would on that page; a harness without them skips the
+    3-D Secure cases, saying so.
     ``gaps`` names contract tests the provider's test double cannot serve,
     with the reason, so they are skipped with that reason.
     """
@@ -51,6 +55,8 @@ class ProviderHarness:
     fail_next_payment: Callable[[], None]
     take_webhooks: Callable[[], list[tuple[bytes, Mapping[str, str]]]]
     subscribe: Callable[[CheckoutRequest], str] | None = None
+    require_action_next_payment: Callable[[], None] | None = None
+    authenticate: Callable[[str], None] | None = None
     unit_amount: Money = attrs.field(factory=lambda: Money(1200, "EUR"))
     plan: str = "business"
     gaps: Mapping[str, str] = attrs.field(factory=dict)
@@ -229,3 +235,74 @@ class PaymentProviderContract:
             idempotency_key="test:portal",
         )  # fmt: skip
         assert url.startswith("https://")
+
+    # ------------------------------------------------------------ money paths
+
+    def _sca(self, h: ProviderHarness) -> tuple[Callable[[], None], Callable[[str], None]]:
+        if h.require_action_next_payment is None or h.authenticate is None:
+            pytest.skip("the harness cannot ask for 3-D Secure (require_action_next_payment)")
+        return h.require_action_next_payment, h.authenticate
+
+    def test_an_increase_needing_authentication_grants_nothing_until_confirmed(
+        self, harness: ProviderHarness
+    ) -> None:
+        """Rule R9 with 3-D Secure: the page to confirm on, then the seats."""
+        require_action, authenticate = self._sca(harness)
+        ref = self._subscribe(harness)
+        require_action()
+        with pytest.raises(PaymentActionRequired) as needed:
+            harness.provider.increase_seats(ref, 5, idempotency_key="test:inc:sca")
+        assert needed.value.url.startswith("https://")
+        assert harness.provider.fetch_subscription(ref).seats == 3
+        authenticate(needed.value.url)
+        assert harness.provider.fetch_subscription(ref).seats == 5
+
+    def test_a_plan_change_needing_authentication_keeps_the_plan_until_confirmed(
+        self, harness: ProviderHarness
+    ) -> None:
+        """Rule R6 with 3-D Secure."""
+        require_action, authenticate = self._sca(harness)
+        ref = self._subscribe(harness, seats=2)
+        require_action()
+        with pytest.raises(PaymentActionRequired) as needed:
+            harness.provider.change_plan(
+                ref, plan=harness.plan, interval=Interval.MONTH, seats=4,
+                unit_amount=harness.unit_amount, idempotency_key="test:plan:sca",
+            )  # fmt: skip
+        assert harness.provider.fetch_subscription(ref).seats == 2
+        authenticate(needed.value.url)
+        assert harness.provider.fetch_subscription(ref).seats == 4
+
+    def test_a_renewal_needing_authentication_is_past_due_with_the_page(
+        self, harness: ProviderHarness
+    ) -> None:
+        """Rule R12 with 3-D Secure: past due, and the page to send the customer to."""
+        require_action, authenticate = self._sca(harness)
+        ref = self._subscribe(harness)
+        view = harness.provider.fetch_subscription(ref)
+        require_action()
+        harness.advance(view.period_end - harness.clock.now() + timedelta(hours=1))
+        waiting = harness.provider.fetch_subscription(ref)
+        assert waiting.status is ProviderStatus.PAST_DUE
+        assert waiting.action_url is not None
+        authenticate(waiting.action_url)
+        paid = harness.provider.fetch_subscription(ref)
+        assert (paid.status, paid.action_url) == (ProviderStatus.ACTIVE, None)
+
+    def test_nothing_due_attempts_no_payment(self, harness: ProviderHarness) -> None:
+        """Rule R18: a change with nothing due cannot be declined."""
+        ref = self._subscribe(harness, seats=3)
+        harness.fail_next_payment()
+        view = harness.provider.change_plan(
+            ref, plan=harness.plan, interval=Interval.MONTH, seats=3,
+            unit_amount=harness.unit_amount, idempotency_key="test:plan:same",
+        )  # fmt: skip
+        assert view.seats == 3
+        with pytest.raises(PaymentFailed):  # the queued decline is kept for a real charge
+            harness.provider.increase_seats(ref, 4, idempotency_key="test:inc:declined")
+
+    def test_a_customer_lists_the_subscriptions_it_paid_for(self, harness: ProviderHarness) -> None:
+        """A checkout whose webhooks were all lost is found from its customer."""
+        ref = self._subscribe(harness)
+        customer = harness.provider.fetch_subscription(ref).customer_ref
+        assert [v.ref for v in harness.provider.subscriptions_of(customer)] == [ref]
