@@ -45,9 +45,14 @@ class EventType(enum.StrEnum):
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     CANCELLATION_REVOKED = "cancellation_revoked"
     SUBSCRIPTION_ENDED = "subscription_ended"
+    SUBSCRIPTION_PAUSED = "subscription_paused"
+    """The provider paused collection: the workspace fell back until it resumes."""
     SALES_CONTACTED = "sales_contacted"
     CUSTOM_TERMS_APPLIED = "custom_terms_applied"
     CUSTOMER_CREATED = "customer_created"
+    CUSTOMER_DELETED = "customer_deleted"
+    """The provider customer was deleted (from its dashboard): the next checkout
+    creates a new one."""
 
 
 _EMPTY: Mapping[str, Scalar] = MappingProxyType({})

@@ -22,7 +22,20 @@ from .renewal import Change, deactivate_excess, fall_back, renewed_event, summar
 from .subscription import Subscription, SubscriptionStatus
 from .workspace import Member, Workspace
 
-__all__ = ["apply_view"]
+__all__ = ["apply_view", "belongs_to"]
+
+
+def belongs_to(workspace: Workspace, view: ProviderSubscription) -> bool:
+    """Whether a provider subscription is provably this workspace's: the one it
+    follows, or one of the customer this installation created for it.
+
+    A payload's workspace id is never enough: two installations sharing one
+    provider account (usual in test mode) may use the same workspace ids.
+    """
+    sub = workspace.subscription
+    if sub.subscription_ref is not None and sub.subscription_ref == view.ref:
+        return True
+    return sub.customer_ref is not None and sub.customer_ref == view.customer_ref
 
 
 def apply_view(
@@ -50,6 +63,16 @@ def apply_view(
         return fall_back(
             workspace, members, now, catalog, event=EventType.SUBSCRIPTION_ENDED, reason="canceled"
         )
+    if view.status is ProviderStatus.PAUSED:
+        if not following:
+            return unchanged
+        # No invoices and no grace clock: the paid plan lapses now, and the link
+        # is dropped so that the subscription, once resumed, is taken up again.
+        paused = fall_back(
+            workspace, members, now, catalog, event=EventType.SUBSCRIPTION_PAUSED, reason="paused"
+        )
+        unlinked = attrs.evolve(paused.workspace.subscription, subscription_ref=None)
+        return attrs.evolve(paused, workspace=attrs.evolve(paused.workspace, subscription=unlinked))
     adopting = not following
 
     renewal = not adopting and sub.period_start is not None and view.period_start > sub.period_start

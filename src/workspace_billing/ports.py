@@ -70,8 +70,11 @@ class UnitOfWork(Protocol):
         until the transaction ends (a row lock on SQL, a lock in memory)."""
         ...
 
-    def find_workspace_id(self, *, subscription_ref: str) -> str | None:
-        """The workspace that holds a provider subscription, if any."""
+    def find_workspace_id(
+        self, *, subscription_ref: str | None = None, customer_ref: str | None = None
+    ) -> str | None:
+        """The workspace that holds a provider subscription, or a provider customer
+        (name exactly one), if any."""
         ...
 
     def add_workspace(self, workspace: Workspace) -> None:
@@ -154,6 +157,12 @@ class UnitOfWork(Protocol):
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
         """Workspaces that follow a provider subscription on a paid plan, by id,
         after the id ``after``: the pages of the reconcile job."""
+        ...
+
+    def unsubscribed_customer_ids(self, *, after: str | None, limit: int) -> list[str]:
+        """Workspaces that have a provider customer but follow no live provider
+        subscription, by id, after ``after``: where ``reconcile`` looks for a
+        checkout paid while all its webhooks were lost."""
         ...
 
 

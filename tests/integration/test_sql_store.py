@@ -224,6 +224,39 @@ class TestMigration:
         assert versions == [(SCHEMA_VERSION,)]
         engine.dispose()
 
+    def test_version_1_with_data_is_migrated_step_by_step(self, empty_database_url: str) -> None:
+        """A database left by the first release, workspaces in it, reaches this release's
+        schema with its rows untouched, and a workspace is found by its customer."""
+        engine = sa.create_engine(empty_database_url)
+        store = SQLStore(engine)
+        store.create_schema()
+        with engine.begin() as conn:  # back to version 1: no customer index
+            conn.execute(sa.text("DROP INDEX wb_workspaces_customer_ref"))
+            conn.execute(sa.text("DELETE FROM wb_schema_version"))
+            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (1, '2026-01-01 00:00:00')"))
+        clock = FakeClock()
+        billing = Billing(catalog=Catalog.default(), store=store,
+                          provider=FakePaymentProvider(clock=clock), clock=clock)  # fmt: skip
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        billing.billing_portal(ws.id, actor="alice", return_url="https://app.example/billing")
+        before = store.snapshot()
+
+        done = run_cli("db", "upgrade", "--db", empty_database_url)
+
+        assert done.returncode == 0, done.stderr
+        assert f"from version 1 to {SCHEMA_VERSION}" in done.stdout
+        assert schema_of(engine) == schema_of_metadata()
+        assert store.snapshot() == before
+        customer = billing.workspace(ws.id).subscription.customer_ref
+        assert customer is not None
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.find_workspace_id(customer_ref=customer) == ws.id
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM wb_schema_version")).all()
+        assert sorted(versions) == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+        store.dispose()
+        engine.dispose()
+
     def test_a_schema_newer_than_the_release_is_refused(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'future.db'}"
         SQLStore.from_url(url, create_schema=True).dispose()

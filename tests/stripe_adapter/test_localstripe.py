@@ -191,9 +191,10 @@ class TestBillingOnLocalstripe:
         provider = stripe_provider(localstripe)
         billing = Billing(catalog=Catalog.default(), store=InMemoryStore(), provider=provider)
         ws = billing.create_workspace(owner="alice", name="Acme")
-        customer = provider.create_customer(
-            workspace_id=ws.id, name="Acme", owner="alice", idempotency_key="k"
-        )
+        with pytest.raises(ProviderError, match="Stripe"):  # no Checkout Sessions on localstripe
+            billing.upgrade(ws.id, actor="alice", plan="business", seats=2, **URLS)
+        customer = billing.workspace(ws.id).subscription.customer_ref  # this installation's
+        assert customer is not None
         request = CheckoutRequest(
             ws.id, customer, "business", Interval.YEAR, 2, Money(12000, "EUR"), "u", "c"
         )

@@ -42,12 +42,14 @@ class ServiceBase:
         provider: PaymentProvider,
         clock: Clock | None = None,
         id_factory: Callable[[], str] | None = None,
+        email_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self._store = store
         self._provider = provider
         self._clock: Clock = clock or SystemClock()
         self._new_id = id_factory or (lambda: f"ws_{uuid.uuid4().hex}")
+        self._email_of = email_of
 
     def __repr__(self) -> str:
         return f"Billing(store={self._store!r}, provider={self._provider!r})"
@@ -185,9 +187,15 @@ class ServiceBase:
         """The workspace's provider customer, created once (the key is per workspace)."""
         if ws.subscription.customer_ref is not None:
             return ws.subscription.customer_ref
+        email = self._email_of(ws.owner) if self._email_of is not None else None
+        # ``email`` is passed only when known, so a provider written against the
+        # port before it had ``email`` keeps working for hosts that give none.
+        details = {"email": email} if email else {}
         ref = self._provider.create_customer(
-            workspace_id=ws.id, name=ws.name, owner=ws.owner, idempotency_key=f"wb:{ws.id}:customer"
-        )
+            workspace_id=ws.id, name=ws.name, owner=ws.owner,
+            idempotency_key=intent_key(ws, "customer"),  # a new one after a deletion
+            **details,
+        )  # fmt: skip
         now = self._clock.now()
         self._change(ws.id, lambda ws, _: record_customer(ws, ref=ref, actor=actor, now=now))
         customer = self._load(ws.id).subscription.customer_ref

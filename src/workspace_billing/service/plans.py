@@ -24,7 +24,7 @@ from ..renewal import Change, select_deactivations, summary
 from ..subscription import Subscription, add_interval
 from ..workspace import Member, Workspace
 from .base import ServiceBase
-from .checks import check_seats, intent_key, text
+from .checks import check_seats, get_workspace, intent_key, text
 
 
 class PlanActions(ServiceBase):
@@ -144,6 +144,7 @@ class PlanActions(ServiceBase):
         started = checkout_started(ws, checkout, actor=actor, target=target, interval=period,
                                    seats=count, now=self._clock.now())  # fmt: skip
         with self._store.unit_of_work() as uow:
+            get_workspace(uow, ws.id, for_update=True)  # the outbox keeps the lock's order
             uow.append_events([started])
         return checkout
 

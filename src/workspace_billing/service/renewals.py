@@ -17,9 +17,9 @@ import attrs
 from ..catalog import Catalog
 from ..errors import BillingError, InvalidRequest
 from ..events import EventType
-from ..mirror import apply_view
+from ..mirror import apply_view, belongs_to
 from ..overview import ReconcileReport, RenewalReport
-from ..ports import UnitOfWork
+from ..ports import ProviderStatus, UnitOfWork
 from ..renewal import (
     Change,
     Renewal,
@@ -33,6 +33,8 @@ from ..workspace import Member, Workspace
 from .base import ServiceBase, with_due
 
 log = logging.getLogger("workspace_billing")
+
+Pager = Callable[[UnitOfWork, "str | None"], list[str]]
 
 
 class RenewalJobs(ServiceBase):
@@ -116,31 +118,46 @@ class RenewalJobs(ServiceBase):
         """Compare every provider-managed workspace with the provider's view and repair
         drift (a lost webhook, a change made in the provider's dashboard).
 
-        Repairs go through the same code path as webhooks, so a repair is what
-        the missing webhook would have done. Run it daily; it is idempotent.
+        Workspaces with a provider customer but no live subscription are asked
+        about too: a checkout paid while all its webhooks were lost is found
+        among the customer's subscriptions and taken up. Repairs go through the
+        same code path as webhooks, so a repair is what the missing webhook
+        would have done. Run it daily; it is idempotent.
         """
         if page_size < 1:
             raise InvalidRequest("page_size must be at least 1")
-        after: str | None = None
         examined = 0
         repaired: list[tuple[str, tuple[EventType, ...]]] = []
         failed: list[tuple[str, str]] = []
-        while True:
-            with self._store.unit_of_work(read_only=True) as uow:
-                page = uow.subscribed_workspace_ids(after=after, limit=page_size)
-            if not page:
-                break
-            after = page[-1]
-            for ws_id in page:
-                examined += 1
-                try:
-                    change = self._resync(ws_id)
-                except BillingError as e:
-                    log.warning("reconciling %s failed: %s", ws_id, e)
-                    failed.append((ws_id, e.code))
-                    continue
-                if change is not None and change.events:
-                    repaired.append((ws_id, tuple(e.type for e in change.events)))
+
+        def subscribed(uow: UnitOfWork, after: str | None) -> list[str]:
+            return uow.subscribed_workspace_ids(after=after, limit=page_size)
+
+        def customers(uow: UnitOfWork, after: str | None) -> list[str]:
+            return uow.unsubscribed_customer_ids(after=after, limit=page_size)
+
+        passes: tuple[tuple[Pager, Callable[[str], Change | None]], ...] = (
+            (subscribed, self._resync),
+            (customers, self._find_lost_checkout),
+        )
+        for page_of, repair in passes:
+            after: str | None = None
+            while True:
+                with self._store.unit_of_work(read_only=True) as uow:
+                    page = page_of(uow, after)
+                if not page:
+                    break
+                after = page[-1]
+                for ws_id in page:
+                    examined += 1
+                    try:
+                        change = repair(ws_id)
+                    except BillingError as e:
+                        log.warning("reconciling %s failed: %s", ws_id, e)
+                        failed.append((ws_id, e.code))
+                        continue
+                    if change is not None and change.events:
+                        repaired.append((ws_id, tuple(e.type for e in change.events)))
         return ReconcileReport(examined, tuple(repaired), tuple(failed))
 
     def _resync(self, workspace_id: str) -> Change | None:
@@ -151,6 +168,24 @@ class RenewalJobs(ServiceBase):
         now = self._clock.now()
         return self._boundary_tx(
             workspace_id, lambda ws, m: apply_view(ws, m, view, now, self.catalog)
+        )
+
+    def _find_lost_checkout(self, workspace_id: str) -> Change | None:
+        """Take up the customer's newest active subscription, if the workspace
+        follows none: what the lost webhooks of a paid checkout would have done."""
+        customer = self._load(workspace_id).subscription.customer_ref
+        if customer is None:
+            return None
+        live = [v for v in self._provider.subscriptions_of(customer)
+                if v.status is ProviderStatus.ACTIVE]  # fmt: skip
+        if not live:
+            return None
+        view, now = live[0], self._clock.now()
+        return self._boundary_tx(
+            workspace_id,
+            lambda ws, m: (
+                apply_view(ws, m, view, now, self.catalog) if belongs_to(ws, view) else None
+            ),
         )
 
     def _save_many(self, uow: UnitOfWork, decided: list[tuple[Workspace, Change]]) -> None:

@@ -21,7 +21,7 @@ from ..renewal import Change, deactivate_excess, summary
 from ..subscription import Subscription, SubscriptionStatus, add_interval
 from ..workspace import Member, Workspace, active_count
 from .base import ServiceBase
-from .checks import MAX_MESSAGE, check_seats, identifier, intent_key, text
+from .checks import MAX_MESSAGE, check_seats, get_workspace, identifier, intent_key, text
 
 
 class SalesActions(ServiceBase):
@@ -37,6 +37,7 @@ class SalesActions(ServiceBase):
             ws, members, actor=actor, plan=wanted, message=message, now=self._clock.now()
         )
         with self._store.unit_of_work() as uow:
+            get_workspace(uow, ws.id, for_update=True)  # the outbox keeps the lock's order
             (event,) = uow.append_events([request])
             return event
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
 
 from ..errors import InvalidRequest
-from ..mirror import apply_view
+from ..events import Event, EventType
+from ..mirror import apply_view, belongs_to
 from ..overview import WebhookResult
 from ..ports import ProviderEventType, ProviderStatus, ProviderSubscription
+from ..renewal import Change
 from ..workspace import Workspace
 from .base import ServiceBase
 
@@ -35,39 +40,63 @@ class WebhookIntake(ServiceBase):
             raise InvalidRequest("pass the webhook's raw body as bytes, before any JSON parsing")
         applied = duplicates = ignored = 0
         for event in self._provider.parse_webhook(payload, headers):
-            if event.type is ProviderEventType.OTHER or event.subscription_ref is None:
+            if event.type is ProviderEventType.CUSTOMER_DELETED and event.customer_ref:
+                outcome = self._forget_customer(event.id, event.customer_ref)
+            elif event.type is ProviderEventType.OTHER or event.subscription_ref is None:
                 with self._store.unit_of_work() as uow:
                     fresh = uow.claim_webhook_event(event.id)
-                ignored, duplicates = ignored + fresh, duplicates + (not fresh)
-                continue
-            view = self._provider.fetch_subscription(event.subscription_ref)
-            with self._store.unit_of_work() as uow:
-                if not uow.claim_webhook_event(event.id):
-                    duplicates += 1
-                    continue
-                ws_id = uow.find_workspace_id(subscription_ref=view.ref) or view.workspace_id
-                ws = uow.get_workspace(ws_id, for_update=True)
-                if ws is None or _foreign(ws, view.customer_ref):
-                    log.info("webhook %s names no workspace of this host; ignored", event.id)
-                    ignored += 1
-                    continue
-                members = uow.members(ws.id)
-                change = apply_view(ws, members, view, self._clock.now(), self.catalog)
-                self._save(uow, ws, change)
-            if _stray(ws, view):
-                log.warning(
-                    "workspace %s follows subscription %s, but %s is live too (a second "
-                    "checkout paid?): refund or cancel it at the provider",
-                    ws.id, ws.subscription.subscription_ref, view.ref,
-                )  # fmt: skip
-                ignored += 1
-                continue
-            applied += 1
-            if change.events:
-                self._converge(ws.id, view)
+                outcome = "ignored" if fresh else "duplicate"
+            else:
+                outcome = self._apply_event(event.id, event.subscription_ref)
+            applied += outcome == "applied"
+            duplicates += outcome == "duplicate"
+            ignored += outcome == "ignored"
         return WebhookResult(applied, duplicates, ignored)
 
     # -------------------------------------------------------------- internals
+
+    def _apply_event(self, event_id: str, subscription_ref: str) -> str:
+        """Apply the provider's current view of the subscription an event names.
+
+        The workspace is locked before the event id is claimed, so every writer
+        of one workspace takes its place in the outbox in the order of the lock
+        (on PostgreSQL a transaction's first write fixes its events' cursors).
+        """
+        view = self._provider.fetch_subscription(subscription_ref)
+        with self._store.unit_of_work() as uow:
+            ws_id = uow.find_workspace_id(subscription_ref=view.ref) or uow.find_workspace_id(
+                customer_ref=view.customer_ref
+            )
+            ws = uow.get_workspace(ws_id, for_update=True) if ws_id is not None else None
+            if not uow.claim_webhook_event(event_id):
+                return "duplicate"
+            if ws is None or not belongs_to(ws, view):
+                log.info("webhook %s is about no workspace of this installation; ignored", event_id)
+                return "ignored"
+            change = apply_view(ws, uow.members(ws.id), view, self._clock.now(), self.catalog)
+            self._save(uow, ws, change)
+        if _stray(ws, view):
+            log.warning(
+                "workspace %s follows subscription %s, but %s is live too (a second "
+                "checkout paid?): refund or cancel it at the provider",
+                ws.id, ws.subscription.subscription_ref, view.ref,
+            )  # fmt: skip
+            return "ignored"
+        if change.events:
+            self._converge(ws.id, view)
+        return "applied"
+
+    def _forget_customer(self, event_id: str, customer_ref: str) -> str:
+        """The provider customer was deleted: the next checkout creates another."""
+        with self._store.unit_of_work() as uow:
+            ws_id = uow.find_workspace_id(customer_ref=customer_ref)
+            ws = uow.get_workspace(ws_id, for_update=True) if ws_id is not None else None
+            if not uow.claim_webhook_event(event_id):
+                return "duplicate"
+            if ws is None:
+                return "ignored"
+            self._save(uow, ws, forget_customer(ws, self._clock.now()))
+        return "applied"
 
     def _converge(self, workspace_id: str, applied: ProviderSubscription) -> None:
         """Fetch again after a change and apply any newer view.
@@ -94,7 +123,12 @@ def _stray(ws: Workspace, view: ProviderSubscription) -> bool:
     )
 
 
-def _foreign(ws: Workspace, customer_ref: str) -> bool:
-    """True when the view's customer is not the workspace's: never apply it."""
-    known = ws.subscription.customer_ref
-    return known is not None and known != customer_ref
+def forget_customer(ws: Workspace, now: datetime) -> Change:
+    sub = attrs.evolve(ws.subscription, customer_ref=None)
+    event = Event(
+        type=EventType.CUSTOMER_DELETED,
+        workspace_id=ws.id,
+        at=now,
+        data={"customer_ref": ws.subscription.customer_ref},
+    )
+    return Change(attrs.evolve(ws, subscription=sub), (), (event,))

@@ -104,9 +104,16 @@ class _MemoryUnitOfWork:
         staged = self._workspaces.get(workspace_id)
         return staged if staged is not None else self._base.workspaces.get(workspace_id)
 
-    def find_workspace_id(self, *, subscription_ref: str) -> str | None:
+    def find_workspace_id(
+        self, *, subscription_ref: str | None = None, customer_ref: str | None = None
+    ) -> str | None:
+        if (subscription_ref is None) == (customer_ref is None):
+            raise TypeError("find_workspace_id takes exactly one of subscription_ref, customer_ref")
         for ws in (*self._workspaces.values(), *self._base.workspaces.values()):
-            if ws.subscription.subscription_ref == subscription_ref:
+            sub = ws.subscription
+            if subscription_ref is not None and sub.subscription_ref == subscription_ref:
+                return ws.id
+            if customer_ref is not None and sub.customer_ref == customer_ref:
                 return ws.id
         return None
 
@@ -232,5 +239,16 @@ class _MemoryUnitOfWork:
             ws.id
             for ws in every.values()
             if ws.subscription.is_provider_managed and (after is None or ws.id > after)
+        )
+        return ids[:limit]
+
+    def unsubscribed_customer_ids(self, *, after: str | None, limit: int) -> list[str]:
+        every = {**self._base.workspaces, **self._workspaces}
+        ids = sorted(
+            ws.id
+            for ws in every.values()
+            if ws.subscription.customer_ref is not None
+            and not ws.subscription.is_provider_managed
+            and (after is None or ws.id > after)
         )
         return ids[:limit]

@@ -7,6 +7,7 @@ run Alembic, and records the version it reached in ``wb_schema_version``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,12 @@ from ..errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "metadata", "schema_version", "upgrade"]
 
-SCHEMA_VERSION = 1
-"""The schema this release reads and writes."""
+SCHEMA_VERSION = 2
+"""The schema this release reads and writes.
+
+1. The first schema.
+2. ``wb_workspaces_customer_ref``: workspaces found by their provider customer.
+"""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -72,6 +77,7 @@ workspaces = sa.Table(
     sa.Index("wb_workspaces_due", "due_at", "id"),
     sa.Index("wb_workspaces_subscription_ref", "subscription_ref"),
     sa.Index("wb_workspaces_owner", "owner"),
+    sa.Index("wb_workspaces_customer_ref", "customer_ref"),
 )
 
 members = sa.Table(
@@ -168,7 +174,31 @@ def _upgrade(connection: Connection, applied: datetime) -> int:
         return current
     if current == 0:
         metadata.create_all(connection)
-    connection.execute(
-        sa.insert(schema_versions).values(version=SCHEMA_VERSION, applied_at=applied)
-    )
+        steps = [SCHEMA_VERSION]
+    else:
+        steps = list(range(current + 1, SCHEMA_VERSION + 1))
+        for version in steps:
+            _MIGRATIONS[version](connection)
+    for version in steps:
+        connection.execute(sa.insert(schema_versions).values(version=version, applied_at=applied))
     return SCHEMA_VERSION
+
+
+def _index(name: str) -> Callable[[Connection], None]:
+    """A step that creates one index of ``metadata`` on an existing table."""
+
+    def step(connection: Connection) -> None:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                if index.name == name:
+                    index.create(connection)
+                    return
+        raise AssertionError(f"no index {name!r} in the metadata")  # pragma: no cover
+
+    return step
+
+
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _index("wb_workspaces_customer_ref"),
+}
+"""How to move an existing schema from the version before to each version."""

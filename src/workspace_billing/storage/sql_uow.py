@@ -40,6 +40,7 @@ from .statements import (
     _CLAIM_DUE,
     _CLAIM_DUE_AFTER,
     _DUE,
+    _FIND_BY_CUSTOMER,
     _FIND_BY_SUBSCRIPTION,
     _GET_WORKSPACE,
     _GET_WORKSPACE_FOR_UPDATE,
@@ -83,8 +84,14 @@ class _SQLUnitOfWork:
         row = self._conn.execute(query, {"ws": workspace_id}).mappings().first()
         return workspace_from(row, self._codec) if row is not None else None
 
-    def find_workspace_id(self, *, subscription_ref: str) -> str | None:
-        return self._conn.execute(_FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).scalar()
+    def find_workspace_id(
+        self, *, subscription_ref: str | None = None, customer_ref: str | None = None
+    ) -> str | None:
+        if (subscription_ref is None) == (customer_ref is None):
+            raise TypeError("find_workspace_id takes exactly one of subscription_ref, customer_ref")
+        if subscription_ref is not None:
+            return self._conn.execute(_FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).scalar()
+        return self._conn.execute(_FIND_BY_CUSTOMER, {"ref": customer_ref}).scalar()
 
     def add_workspace(self, workspace: Workspace) -> None:
         self._write()
@@ -279,6 +286,16 @@ class _SQLUnitOfWork:
             workspaces.c.subscription_ref.is_not(None),
             workspaces.c.status.in_(["active", "past_due"]),
         )
+        if after is not None:
+            query = query.where(workspaces.c.id > after)
+        return list(self._conn.execute(query.order_by(workspaces.c.id).limit(limit)).scalars())
+
+    def unsubscribed_customer_ids(self, *, after: str | None, limit: int) -> list[str]:
+        live = sa.and_(
+            workspaces.c.subscription_ref.is_not(None),
+            workspaces.c.status.in_(["active", "past_due"]),
+        )
+        query = sa.select(workspaces.c.id).where(workspaces.c.customer_ref.is_not(None), ~live)
         if after is not None:
             query = query.where(workspaces.c.id > after)
         return list(self._conn.execute(query.order_by(workspaces.c.id).limit(limit)).scalars())

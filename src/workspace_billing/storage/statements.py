@@ -36,6 +36,9 @@ _TOUCH_WORKSPACE = (
 _FIND_BY_SUBSCRIPTION = (
     sa.select(workspaces.c.id).where(workspaces.c.subscription_ref == sa.bindparam("ref")).limit(1)
 )
+_FIND_BY_CUSTOMER = (
+    sa.select(workspaces.c.id).where(workspaces.c.customer_ref == sa.bindparam("ref")).limit(1)
+)
 _MEMBERS = (
     sa.select(*raw_columns(members))
     .where(members.c.workspace_id == sa.bindparam("ws"))

@@ -291,6 +291,33 @@ class StoreContract:
             assert uow.subscribed_workspace_ids(after=None, limit=2) == ["ws_a", "ws_b"]
             assert uow.subscribed_workspace_ids(after="ws_b", limit=2) == ["ws_c"]
 
+    def test_customers_without_a_live_subscription_are_paged_by_id(self, store: Store) -> None:
+        def with_refs(ws_id: str, status: SubscriptionStatus, sub: str | None) -> Workspace:
+            ws = _workspace(ws_id)
+            mirror = attrs.evolve(
+                ws.subscription, status=status, customer_ref=f"cus_{ws_id}", subscription_ref=sub
+            )
+            return attrs.evolve(ws, subscription=mirror)
+
+        with store.unit_of_work() as uow:
+            uow.add_workspace(with_refs("ws_c", SubscriptionStatus.FREE, None))
+            uow.add_workspace(with_refs("ws_a", SubscriptionStatus.TRIALING, None))
+            uow.add_workspace(with_refs("ws_b", SubscriptionStatus.EXPIRED, "sub_ended"))
+            uow.add_workspace(with_refs("ws_paid", SubscriptionStatus.ACTIVE, "sub_live"))
+            uow.add_workspace(_workspace("ws_no_customer"))
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.unsubscribed_customer_ids(after=None, limit=2) == ["ws_a", "ws_b"]
+            assert uow.unsubscribed_customer_ids(after="ws_b", limit=2) == ["ws_c"]
+
+    def test_a_workspace_is_found_by_its_provider_customer(self, store: Store) -> None:
+        ws = _workspace()
+        ws = attrs.evolve(ws, subscription=attrs.evolve(ws.subscription, customer_ref="cus_9"))
+        with store.unit_of_work() as uow:
+            uow.add_workspace(ws)
+        with store.unit_of_work() as uow:
+            assert uow.find_workspace_id(customer_ref="cus_9") == "ws_1"
+            assert uow.find_workspace_id(customer_ref="cus_0") is None
+
     def test_a_workspace_is_found_by_its_provider_subscription(self, store: Store) -> None:
         ws = _workspace()
         ws = attrs.evolve(ws, subscription=attrs.evolve(ws.subscription, subscription_ref="sub_9"))
