@@ -1,13 +1,14 @@
 """The Stripe adapter over real HTTP, through the real SDK, against localstripe.
 
-localstripe serves customers, plans, subscriptions (created, retrieved, flagged
-to cancel at period end, resumed, canceled) and signed webhooks for
-``customer.subscription.created`` and ``.deleted``. It has no Prices, Checkout,
-billing portal, subscription schedules, invoice previews, test clocks or
-idempotency, and it answers HTTP 500 to ``proration_behavior`` and
-``payment_behavior`` on updates: those flows are proven request by request in
-test_stripe_requests.py, and each contract case it cannot serve is skipped with
-the gap named.
+localstripe serves customers, plans, subscriptions (created, retrieved, listed
+for a customer, flagged to cancel at period end, resumed, canceled) and signed
+webhooks for ``customer.subscription.created`` and ``.deleted``. It has no
+Prices, Checkout, billing portal, subscription schedules, prorating invoice
+previews, test clocks, idempotency or 3-D Secure on subscription payments, and
+it answers HTTP 500 to ``proration_behavior``, ``payment_behavior`` and
+``off_session`` on updates: each contract case it cannot serve is skipped with
+the gap named, and runs at the SDK's HTTP boundary instead
+(test_stripe_contract.py, test_stripe_money_paths.py, test_stripe_requests.py).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ URLS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.exam
 NO_IDEMPOTENCY = (
     "localstripe ignores Idempotency-Key; the keys sent are checked in test_stripe_requests"
 )
-NO_PRORATION = "localstripe answers HTTP 500 to proration_behavior/payment_behavior on updates"
+NO_PRORATION = (
+    "localstripe answers HTTP 500 to proration_behavior/payment_behavior/off_session on updates"
+)
 NO_SCHEDULES = "localstripe has no subscription schedules"
 NO_CLOCK = "localstripe has no test clocks: its periods never end"
 GAPS = {
@@ -61,10 +64,8 @@ GAPS = {
     "test_a_stale_webhook_is_refused": "the SDK checks timestamps on the real clock; "
     "test_stripe_requests signs stale ones",
     "test_the_portal_is_a_url": "localstripe has no billing portal",
-    # In progress (issue 10): the Stripe adapter's side of these money paths.
-    "test_nothing_due_attempts_no_payment": "Stripe adapter: zero-due plan change in progress",
-    "test_a_customer_lists_the_subscriptions_it_paid_for": "Stripe adapter: subscriptions_of "
-    "in progress",
+    "test_nothing_due_attempts_no_payment": NO_PRORATION + "; the decline kept for a real "
+    "charge is shown in test_stripe_money_paths",
 }
 
 
@@ -85,7 +86,7 @@ def subscribe(client: stripe.StripeClient, request: CheckoutRequest) -> str:
         params={
             "customer": request.customer_ref,
             "items": [{"plan": plan, "quantity": request.seats}],
-            "metadata": {"workspace_id": request.workspace_id},
+            "metadata": {"workspace_id": request.workspace_id, "wb_installation": "default"},
         }
     )
     return str(created.id)

@@ -2,34 +2,56 @@
 
 Choices, and why:
 
-- Seat increases update the subscription item's quantity with
-  ``proration_behavior="always_invoice"`` and ``payment_behavior=
-  "error_if_incomplete"``: the prorated invoice is charged at once, and when
-  the card is declined Stripe refuses the update (HTTP 402) and the
-  subscription keeps its quantity. Nothing unpaid is left half-applied, which
-  ``pending_if_incomplete`` would leave to mirror (R9; Cashier #1646).
+- Charges the merchant starts (a seat increase, a plan change) update the
+  subscription item with ``proration_behavior="always_invoice"``,
+  ``payment_behavior="pending_if_incomplete"`` and ``off_session=True``. The
+  prorated invoice is charged at once with the card on file. When it is paid (or
+  nothing is due: a zero or credit proration attempts no payment) the change is
+  applied. When it is not, Stripe keeps the change aside in ``pending_update``
+  and the subscription as it was (R9). ``error_if_incomplete`` would refuse the
+  update outright, which suits a declined card but leaves nothing for a payment
+  that needs the customer's authentication (3-D Secure): with a pending update
+  the invoice's hosted page is that place, ``PaymentActionRequired`` names it,
+  and once the customer confirms there Stripe applies the change and the
+  subscription's webhook reports it. A declined card raises ``PaymentFailed``
+  after the adapter voids the invoice, which discards the pending update: no
+  unpaid open invoice is left behind (Cashier #1646).
+- An increase or plan change releases a scheduled decrease once paid, and also
+  when the payment waits for the customer: the admin asked for more seats, and a
+  schedule left in place would renew at the lower quantity after they confirm.
+  A declined card leaves the schedule as it was.
 - Seat decreases are written to Stripe as a subscription schedule whose next
   phase, from the current period's end, has the lower quantity. Stripe then
-  renews at the right quantity by itself, and the pending decrease is read
-  back from the schedule; keeping it only locally would race Stripe's own
-  renewal invoice.
+  renews at the right quantity by itself, and the pending decrease is read back
+  from the schedule; keeping it only locally would race Stripe's own renewal
+  invoice. The phases are those Stripe returns with one number changed, so the
+  discounts, tax rates and settings the subscription carries are kept.
+- A quote and the charge it announces pass the same ``proration_date``: Stripe's
+  time truncated to the minute (``payments.proration_date``).
+- Every customer, checkout session and subscription this adapter creates carries
+  ``wb_installation`` in its metadata; webhooks about objects without this
+  installation's marker are read as ``OTHER`` before anything is fetched, so
+  another product on the account never makes Stripe retry for days.
 - Every write carries the caller's idempotency key; the key sent is that key
   and the step's name, so one intent that takes two calls never reuses a key
   with other parameters. Writes that charge also carry the customer's default
-  payment method: Stripe replays a declined request's 402 for its key for a
-  day, so after the customer fixes their card the same change gets a new key
-  and is really tried again, while a retry with the same card stays a replay.
+  payment method: Stripe replays a request's answer for its key for a day, so
+  after the customer fixes their card the same change gets a new key and is
+  really tried again, while a retry with the same card stays a replay (whose
+  outcome is then read live from the invoice, never from the replayed answer).
 - The secret key lives in the injected client only; this adapter never
   prints, logs or repeats it.
 
-Reading Stripe's objects lives in ``views``, webhooks in ``webhooks`` and the
-translation of Stripe's errors in ``errors``; this module makes the SDK calls.
+Reading Stripe's objects lives in ``views``, payments and prorations in
+``payments``, schedule phases in ``phases``, the price table and its start-up
+check in ``prices``, webhooks in ``webhooks`` and the translation of Stripe's
+errors in ``errors``; this module makes the SDK calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 try:
     import stripe
@@ -38,8 +60,10 @@ except ImportError as missing:  # pragma: no cover - exercised only without the 
         'the Stripe adapter needs the stripe SDK: pip install "workspace-billing[stripe]"'
     ) from missing
 
-import attrs
 from stripe.params import (
+    CustomerCreateParams,
+    InvoiceCreatePreviewParamsSubscriptionDetailsItem,
+    SubscriptionScheduleUpdateParamsPhase,
     SubscriptionScheduleUpdateParamsPhaseDuration,
     SubscriptionUpdateParams,
     SubscriptionUpdateParamsItem,
@@ -47,7 +71,7 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 
 from ...catalog import Catalog, Interval
-from ...errors import CatalogError
+from ...errors import CatalogError, PaymentActionRequired
 from ...money import Money
 from ...ports import (
     Checkout,
@@ -58,24 +82,33 @@ from ...ports import (
     QuoteRequest,
 )
 from .errors import translated
-from .views import item_of, period_of, price_id_of, view_of
+from .payments import (
+    Outcome,
+    charge_update,
+    charging_key,
+    due_now,
+    id_of,
+    invoice_payment,
+    proration_date,
+    stripe_now,
+)
+from .phases import phases_with_next_quantity
+from .prices import PriceTable, StripePrice, verify_prices
+from .views import (
+    DEFAULT_INSTALLATION,
+    INSTALLATION_KEY,
+    belongs_to,
+    item_of,
+    period_of,
+    price_id_of,
+    view_of,
+)
 from .webhooks import SIGNATURE_HEADER, parse_events  # noqa: F401 - still importable here
 
 __all__ = ["StripePrice", "StripeProvider"]
 
-
-@attrs.frozen
-class StripePrice:
-    """The Stripe price (per seat, recurring, licensed) of one plan and interval.
-
-    ``id`` is a price id (``price_...``). Test doubles that only know the older
-    Plans API (localstripe) take a plan id instead, with the provider's
-    ``price_field="plan"``: the difference lives in configuration, not code.
-    """
-
-    plan: str
-    interval: Interval = attrs.field(converter=Interval)
-    id: str
+# Subscription states in which the latest invoice may wait for the customer.
+_MAY_WAIT = frozenset({"past_due", "unpaid", "incomplete"})
 
 
 class StripeProvider:
@@ -83,8 +116,10 @@ class StripeProvider:
 
     ``client`` is a ``stripe.StripeClient`` built by the host (its API key, API
     version, retries and HTTP client are the host's). ``prices`` names the
-    Stripe price of each self-serve plan and interval; ``verify(catalog)``
-    checks them against the catalog at start-up.
+    Stripe prices of each self-serve plan and interval; ``verify(catalog)``
+    checks them against the catalog at start-up. ``installation`` tells this
+    installation's Stripe objects from any other's on the same account (another
+    product, a second app sharing a test-mode account): give each its own name.
     """
 
     def __init__(
@@ -96,84 +131,65 @@ class StripeProvider:
         webhook_tolerance: int = 300,
         portal_configuration: str | None = None,
         price_field: Literal["price", "plan"] = "price",
+        installation: str = DEFAULT_INSTALLATION,
     ) -> None:
         if not webhook_secret:
             raise CatalogError("the Stripe webhook signing secret (whsec_...) is required")
+        if not installation:
+            raise CatalogError("the installation name may not be empty")
         self._client = client
-        self._prices = {(p.plan, p.interval): p.id for p in prices}
-        self._plans = {p.id: (p.plan, p.interval) for p in prices}
-        if len(self._plans) != len(self._prices):
-            raise CatalogError("each Stripe price may serve one plan and interval only")
+        self._table = PriceTable(prices)
         self._secret = webhook_secret
         self._tolerance = webhook_tolerance
         self._portal_configuration = portal_configuration
         self._price_field = price_field
+        self._installation = installation
 
     def __repr__(self) -> str:
-        return f"StripeProvider(prices={len(self._prices)})"
-
-    # ---------------------------------------------------------------- start-up
+        return f"StripeProvider(prices={len(self._table)})"
 
     def verify(self, catalog: Catalog) -> None:
-        """Check every self-serve plan's prices against Stripe; ``CatalogError`` on a gap.
+        """Check every price against Stripe and the catalog; ``CatalogError`` on a gap.
 
-        Call it at start-up: a missing, one-off, metered or mispriced price then
-        fails the deploy instead of a customer's first upgrade.
+        Call it at start-up: a missing, archived, one-off, metered or mispriced
+        price then fails the deploy instead of a customer's first upgrade.
         """
-        for plan in catalog.plans:
-            if not (plan.self_serve and plan.per_seat):
-                continue
-            for interval, amount in plan.prices.items():
-                price_id = self._prices.get((plan.code, interval))
-                if price_id is None:
-                    raise CatalogError(
-                        f"no Stripe price configured for plan {plan.code!r} ({interval.value}ly)"
-                    )
-                self._verify_price(plan.code, interval, amount, price_id)
-
-    def _verify_price(self, plan: str, interval: Interval, amount: Money, price_id: str) -> None:
-        where = f"Stripe {self._price_field} {price_id!r} of plan {plan!r} ({interval.value}ly)"
-        with translated():
-            found = (
-                self._client.v1.plans.retrieve(price_id)
-                if self._price_field == "plan"
-                else self._client.v1.prices.retrieve(price_id)
-            ).to_dict()
-        recurring = found.get("recurring") or {
-            "interval": found.get("interval"),
-            "usage_type": found.get("usage_type"),
-        }
-        problems = []
-        if recurring.get("interval") != interval.value:
-            problems.append(f"bills every {recurring.get('interval')}, not every {interval.value}")
-        if recurring.get("usage_type", "licensed") != "licensed":
-            problems.append("is metered, not licensed per seat")
-        if found.get("billing_scheme", "per_unit") != "per_unit":
-            problems.append("is tiered, not per unit")
-        if found.get("unit_amount", found.get("amount")) != amount.amount:
-            problems.append(
-                f"charges {found.get('unit_amount', found.get('amount'))}, not {amount.amount}"
-            )
-        if str(found.get("currency", "")).upper() != amount.currency:
-            problems.append(f"is in {found.get('currency')}, not {amount.currency}")
-        if problems:
-            raise CatalogError(f"{where} " + "; ".join(problems))
+        verify_prices(self._client, self._table, catalog, price_field=self._price_field)
 
     # ---------------------------------------------------------------- the port
 
     def create_customer(
-        self, *, workspace_id: str, name: str, owner: str, idempotency_key: str
+        self,
+        *,
+        workspace_id: str,
+        name: str,
+        owner: str,
+        idempotency_key: str,
+        email: str | None = None,
     ) -> str:
+        metadata = {"workspace_id": workspace_id, "owner": owner}
+        params: CustomerCreateParams = {"name": name, "metadata": metadata | self._marker()}
+        if email:
+            params["email"] = email
         with translated():
             customer = self._client.v1.customers.create(
-                params={"name": name, "metadata": {"workspace_id": workspace_id, "owner": owner}},
-                options={"idempotency_key": idempotency_key},
+                params=params, options={"idempotency_key": idempotency_key}
             )
         return str(customer.id)
 
+    def subscriptions_of(self, customer_ref: str) -> Sequence[ProviderSubscription]:
+        with translated():
+            page = self._client.v1.subscriptions.list(
+                params={"customer": customer_ref, "status": "all", "limit": 100}
+            )
+            found = [sub.to_dict() for sub in page.auto_paging_iter()]
+        ours = [s for s in found if belongs_to(s.get("metadata"), self._installation)]
+        ours.sort(key=lambda s: int(s.get("created") or 0), reverse=True)
+        return [self._view(self._with_schedule(sub)) for sub in ours]
+
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
-        price = self._price(request.plan, request.interval)
-        metadata = {"workspace_id": request.workspace_id}
+        price = self._table.current_price(request.plan, request.interval)
+        metadata = {"workspace_id": request.workspace_id} | self._marker()
         with translated():
             session = self._client.v1.checkout.sessions.create(
                 params={
@@ -191,83 +207,76 @@ class StripeProvider:
         return Checkout(id=str(session.id), url=session.url)
 
     def quote(self, request: QuoteRequest) -> Quote:
-        recurring = request.unit_amount * request.seats
+        currency = request.unit_amount.currency
         if request.subscription_ref is None:
+            recurring = request.unit_amount * request.seats
             return Quote(due_now=recurring, recurring=recurring)
-        current = self._retrieve(request.subscription_ref)
+        current, now = self._retrieve_timed(request.subscription_ref)
         item = item_of(current)
+        price, unit = self._target(item, request.plan, request.interval, request.unit_amount)
+        recurring = unit * request.seats
+        if price == price_id_of(item) and request.seats == int(item.get("quantity", 1)):
+            return Quote(due_now=Money.zero(currency), recurring=recurring)
+        changed: InvoiceCreatePreviewParamsSubscriptionDetailsItem = {
+            "id": str(item["id"]),
+            "quantity": request.seats,
+        }
+        changed[self._price_field] = price
         with translated():
             preview = self._client.v1.invoices.create_preview(
                 params={
                     "customer": str(current["customer"]),
                     "subscription": request.subscription_ref,
                     "subscription_details": {
-                        "items": [
-                            {
-                                "id": str(item["id"]),
-                                "price": self._price(request.plan, request.interval),
-                                "quantity": request.seats,
-                            }
-                        ],
+                        "items": [changed],
                         "proration_behavior": "always_invoice",
+                        "proration_date": self._proration_date(current, now),
                     },
                 }
             ).to_dict()
-        due = int(preview.get("amount_due", 0))
-        return Quote(due_now=Money(max(due, 0), request.unit_amount.currency), recurring=recurring)
+        new_period = self._table.plans[price][1] != self._interval_of(item)
+        return Quote(
+            due_now=Money(due_now(preview, new_period=new_period), currency), recurring=recurring
+        )
 
     def increase_seats(
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
-        current = self._retrieve(subscription_ref)
-        item = item_of(current)
-        self._update(
-            subscription_ref,
-            {
-                "items": [{"id": str(item["id"]), "quantity": seats}],
-                "proration_behavior": "always_invoice",
-                "payment_behavior": "error_if_incomplete",
-            },
-            self._charging_key(current, idempotency_key),
-        )
-        # Paid: the increase replaces a scheduled decrease. Released only now, so a
-        # declined card leaves the decrease scheduled as it was.
-        self._release_schedule(current, f"{idempotency_key}:release")
-        return self.fetch_subscription(subscription_ref)
+        current, now = self._retrieve_timed(subscription_ref)
+        changed: SubscriptionUpdateParamsItem = {
+            "id": str(item_of(current)["id"]),
+            "quantity": seats,
+        }
+        return self._charged_update(current, now, changed, idempotency_key)
 
     def schedule_seat_decrease(
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
         current = self._retrieve(subscription_ref)
-        item = item_of(current)
-        in_force = int(item["quantity"])
-        if seats == in_force:
+        if seats == int(item_of(current)["quantity"]):
             self._release_schedule(current, f"{idempotency_key}:release")
             return self.fetch_subscription(subscription_ref)
-        schedule = current.get("schedule")
-        schedule_id = schedule["id"] if isinstance(schedule, Mapping) else schedule
+        start, end = period_of(current)
         with translated():
-            if not schedule_id:
-                created = self._client.v1.subscription_schedules.create(
+            schedule = current.get("schedule")
+            if not isinstance(schedule, Mapping):
+                schedule = self._client.v1.subscription_schedules.create(
                     params={"from_subscription": subscription_ref},
                     options={"idempotency_key": f"{idempotency_key}:schedule"},
-                )
-                schedule_id = str(created.id)
-            price = price_id_of(item)
-            start, end = period_of(current)
+                ).to_dict()
+            phases = phases_with_next_quantity(
+                schedule.get("phases") or [],
+                period_start=int(start.timestamp()),
+                period_end=int(end.timestamp()),
+                quantity=seats,
+                duration=_one(current),
+            )
             self._client.v1.subscription_schedules.update(
-                str(schedule_id),
+                str(schedule["id"]),
                 params={
                     "end_behavior": "release",
                     "proration_behavior": "none",
-                    "phases": [
-                        {
-                            "items": [{"price": price, "quantity": in_force}],
-                            "start_date": int(start.timestamp()),
-                            "end_date": int(end.timestamp()),
-                        },
-                        {"items": [{"price": price, "quantity": seats}], "duration": _one(current)},
-                    ],
+                    "phases": cast("list[SubscriptionScheduleUpdateParamsPhase]", phases),
                 },
                 options={"idempotency_key": f"{idempotency_key}:phases"},
             )
@@ -283,23 +292,14 @@ class StripeProvider:
         unit_amount: Money,
         idempotency_key: str,
     ) -> ProviderSubscription:
-        current = self._retrieve(subscription_ref)
-        changed: SubscriptionUpdateParamsItem = {
-            "id": str(item_of(current)["id"]),
-            "quantity": seats,
-        }
-        changed[self._price_field] = self._price(plan, interval)
-        self._update(
-            subscription_ref,
-            {
-                "items": [changed],
-                "proration_behavior": "always_invoice",
-                "payment_behavior": "error_if_incomplete",
-            },
-            self._charging_key(current, idempotency_key),
-        )
-        self._release_schedule(current, f"{idempotency_key}:release")  # only once paid
-        return self.fetch_subscription(subscription_ref)
+        current, now = self._retrieve_timed(subscription_ref)
+        item = item_of(current)
+        price, _ = self._target(item, plan, interval, unit_amount)
+        if price == price_id_of(item) and seats == int(item.get("quantity", 1)):
+            return self._view(current)  # nothing changes: nothing to charge, nothing to attempt
+        changed: SubscriptionUpdateParamsItem = {"id": str(item["id"]), "quantity": seats}
+        changed[self._price_field] = price
+        return self._charged_update(current, now, changed, idempotency_key)
 
     def cancel(
         self, subscription_ref: str, *, at_period_end: bool, idempotency_key: str
@@ -315,7 +315,13 @@ class StripeProvider:
         return self.fetch_subscription(subscription_ref)
 
     def resume(self, subscription_ref: str, *, idempotency_key: str) -> ProviderSubscription:
-        return self._update(subscription_ref, {"cancel_at_period_end": False}, idempotency_key)
+        """Clear the flag, or a cancellation by date (``cancel_at``) set in the
+        Dashboard or the portal; one of the two, as Stripe takes one at a time."""
+        current = self._retrieve(subscription_ref)
+        params: SubscriptionUpdateParams = {"cancel_at_period_end": False}
+        if current.get("cancel_at") and not current.get("cancel_at_period_end"):
+            params = {"cancel_at": ""}
+        return self._update(subscription_ref, params, idempotency_key)
 
     def portal_url(self, customer_ref: str, *, return_url: str, idempotency_key: str) -> str:
         params: PortalSessionCreateParams = {"customer": customer_ref, "return_url": return_url}
@@ -328,37 +334,88 @@ class StripeProvider:
         return str(session.url)
 
     def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
-        return view_of(self._retrieve(subscription_ref), self._plans)
+        return self._view(self._retrieve(subscription_ref))
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         return parse_events(
-            self._client, payload, headers, secret=self._secret, tolerance=self._tolerance
+            self._client,
+            payload,
+            headers,
+            secret=self._secret,
+            tolerance=self._tolerance,
+            installation=self._installation,
         )
 
     # --------------------------------------------------------------- internals
 
-    def _price(self, plan: str, interval: Interval) -> str:
-        try:
-            return self._prices[(plan, interval)]
-        except KeyError:
-            raise CatalogError(
-                f"no Stripe price configured for plan {plan!r} ({interval.value}ly)"
-            ) from None
+    def _marker(self) -> dict[str, str]:
+        return {INSTALLATION_KEY: self._installation}
+
+    def _target(
+        self, item: Mapping[str, Any], plan: str, interval: Interval, unit_amount: Money
+    ) -> tuple[str, Money]:
+        """The price a change to ``plan`` and ``interval`` lands on, and its amount.
+
+        A subscription already on a price of that plan and interval keeps it (a
+        legacy price stays with the customer who pays it), at its own amount;
+        otherwise the plan's current price, at the catalog's.
+        """
+        price_id = price_id_of(item)
+        if self._table.plans.get(price_id) == (plan, interval):
+            price = item.get("price") or item.get("plan") or {}
+            amount = (
+                price.get("unit_amount", price.get("amount"))
+                if isinstance(price, Mapping)
+                else None
+            )
+            if amount is not None:
+                return price_id, Money(int(amount), unit_amount.currency)
+            return price_id, unit_amount
+        return self._table.current_price(plan, interval), unit_amount
+
+    def _interval_of(self, item: Mapping[str, Any]) -> Interval | None:
+        known = self._table.plans.get(price_id_of(item))
+        return known[1] if known else None
 
     def _retrieve(self, subscription_ref: str) -> dict[str, Any]:
-        """The subscription, with its schedule (if any) in place of the schedule's id.
+        return self._retrieve_timed(subscription_ref, timed=False)[0]
 
-        The schedule is fetched only when there is one, rather than expanded on
-        every read: most subscriptions have none.
-        """
+    def _retrieve_timed(
+        self, subscription_ref: str, *, timed: bool = True
+    ) -> tuple[dict[str, Any], int]:
+        """The subscription, with its schedule (if any) in place of the schedule's
+        id, and Stripe's time when it answered (when ``timed``)."""
         with translated():
-            found = self._client.v1.subscriptions.retrieve(subscription_ref).to_dict()
-            schedule = found.get("schedule")
-            if isinstance(schedule, str) and schedule:
+            response = self._client.v1.subscriptions.retrieve(subscription_ref)
+            found = self._with_schedule(response.to_dict())
+            now = stripe_now(self._client, found, response) if timed else 0
+        return found, now
+
+    def _with_schedule(self, found: dict[str, Any]) -> dict[str, Any]:
+        """The schedule is fetched only when there is one, rather than expanded on
+        every read: most subscriptions have none."""
+        schedule = found.get("schedule")
+        if isinstance(schedule, str) and schedule:
+            with translated():
                 found["schedule"] = self._client.v1.subscription_schedules.retrieve(
                     schedule
                 ).to_dict()
         return found
+
+    def _view(self, found: Mapping[str, Any]) -> ProviderSubscription:
+        """The neutral view, with the page to send the customer to while the latest
+        invoice waits for them (read only in the states where it may)."""
+        action_url = None
+        invoice_ref = id_of(found.get("latest_invoice"))
+        if invoice_ref and (found.get("status") in _MAY_WAIT or found.get("pending_update")):
+            payment = invoice_payment(self._client, invoice_ref)
+            if payment.outcome is Outcome.ACTION:
+                action_url = payment.url
+        return view_of(found, self._table.plans, action_url=action_url)
+
+    def _proration_date(self, current: Mapping[str, Any], now: int) -> int:
+        start, end = period_of(current)
+        return proration_date(now, int(start.timestamp()), int(end.timestamp()))
 
     def _update(
         self, subscription_ref: str, params: SubscriptionUpdateParams, idempotency_key: str
@@ -369,25 +426,42 @@ class StripeProvider:
             )
         return self.fetch_subscription(subscription_ref)
 
-    def _charging_key(self, current: Mapping[str, Any], idempotency_key: str) -> str:
-        """The key of a write that charges: the intent's key and the card it charges."""
-        method = current.get("default_payment_method")
-        if not method:
-            with translated():
-                customer = self._client.v1.customers.retrieve(str(current["customer"])).to_dict()
-            method = (customer.get("invoice_settings") or {}).get("default_payment_method")
-        if isinstance(method, Mapping):
-            method = method.get("id")
-        return f"{idempotency_key}:pm:{method or 'none'}"
+    def _charged_update(
+        self,
+        current: Mapping[str, Any],
+        now: int,
+        changed: SubscriptionUpdateParamsItem,
+        idempotency_key: str,
+    ) -> ProviderSubscription:
+        """Apply a change that charges the card on file off session; see the module
+        docstring for why a pending update, and what each outcome leaves behind."""
+        params: SubscriptionUpdateParams = {
+            "items": [changed],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+            "off_session": True,
+            "proration_date": self._proration_date(current, now),
+        }
+        key = charging_key(self._client, current, idempotency_key)
+        waiting = charge_update(self._client, str(current["id"]), params, key)
+        # Paid, or waiting for the customer: the change replaces a scheduled
+        # decrease. A declined card raised above and left the decrease as it was.
+        self._release_schedule(current, f"{idempotency_key}:release")
+        if waiting is not None:
+            raise PaymentActionRequired(
+                "the bank asks the customer to authenticate the payment; the change "
+                "applies once they confirm it on the invoice's page",
+                url=waiting.url or "",
+            )
+        return self.fetch_subscription(str(current["id"]))
 
     def _release_schedule(self, current: Mapping[str, Any], idempotency_key: str) -> None:
-        schedule = current.get("schedule")
-        schedule_id = schedule.get("id") if isinstance(schedule, Mapping) else schedule
+        schedule_id = id_of(current.get("schedule"))
         if not schedule_id:
             return
         with translated():
             self._client.v1.subscription_schedules.release(
-                str(schedule_id), options={"idempotency_key": idempotency_key}
+                schedule_id, options={"idempotency_key": idempotency_key}
             )
 
 
@@ -396,5 +470,6 @@ class StripeProvider:
 
 def _one(sub: Mapping[str, Any]) -> SubscriptionScheduleUpdateParamsPhaseDuration:
     """One billing period of the subscription's price: the length of the next phase."""
-    recurring = (item_of(sub).get("price") or {}).get("recurring") or {}
-    return {"interval": str(recurring.get("interval", "month")), "interval_count": 1}
+    price = item_of(sub).get("price") or item_of(sub).get("plan") or {}
+    interval = (price.get("recurring") or {}).get("interval") or price.get("interval") or "month"
+    return {"interval": str(interval), "interval_count": 1}

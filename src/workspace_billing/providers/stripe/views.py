@@ -4,7 +4,9 @@ Apart from the adapter because this reading is pure: it maps the dictionaries
 Stripe returned and calls nothing, so it can be read, and changed, without the
 SDK calls around it. It is also where the differences between API versions
 (the period on the item since 2025-03-31, ``price`` or the older ``plan``) are
-absorbed, once, for every caller.
+absorbed, once, for every caller, and where the rule lives that says which
+objects this installation made (read by the webhooks and by ``subscriptions_of``
+alike, so the two never disagree).
 """
 
 from __future__ import annotations
@@ -18,24 +20,56 @@ from ...errors import ProviderError
 from ...money import Money
 from ...ports import ProviderStatus, ProviderSubscription
 
-__all__ = ["item_of", "period_of", "price_id_of", "view_of"]
+__all__ = [
+    "DEFAULT_INSTALLATION",
+    "INSTALLATION_KEY",
+    "belongs_to",
+    "item_of",
+    "period_of",
+    "price_id_of",
+    "view_of",
+]
+
+INSTALLATION_KEY = "wb_installation"
+DEFAULT_INSTALLATION = "default"
 
 _STATUSES = {
     "active": ProviderStatus.ACTIVE,
     "trialing": ProviderStatus.ACTIVE,
     "past_due": ProviderStatus.PAST_DUE,
     "unpaid": ProviderStatus.PAST_DUE,
-    "paused": ProviderStatus.PAST_DUE,
+    "paused": ProviderStatus.PAUSED,
     "canceled": ProviderStatus.CANCELED,
     "incomplete_expired": ProviderStatus.CANCELED,
     "incomplete": ProviderStatus.INCOMPLETE,
 }
 
 
+def belongs_to(metadata: Mapping[str, Any] | None, installation: str) -> bool:
+    """Whether an object carrying ``metadata`` was made by this installation.
+
+    Objects made since the marker exists carry it. Older ones carry only
+    ``workspace_id``: they can only be the first installation's, so they belong
+    to the ``default`` one and to no other.
+    """
+    found = metadata or {}
+    marker = found.get(INSTALLATION_KEY)
+    if marker is not None:
+        return str(marker) == installation
+    return installation == DEFAULT_INSTALLATION and bool(found.get("workspace_id"))
+
+
 def view_of(
-    sub: Mapping[str, Any], plans: Mapping[str, tuple[str, Interval]]
+    sub: Mapping[str, Any],
+    plans: Mapping[str, tuple[str, Interval]],
+    *,
+    action_url: str | None = None,
 ) -> ProviderSubscription:
-    """The subscription in the port's terms; ``plans`` maps each known price id to its plan."""
+    """The subscription in the port's terms; ``plans`` maps each known price id to its plan.
+
+    ``action_url`` is read by the caller (it takes another request): the page of
+    the latest invoice while its payment waits for the customer.
+    """
     item = item_of(sub)
     price_id = price_id_of(item)
     if price_id not in plans:
@@ -61,8 +95,22 @@ def view_of(
         period_end=end,
         unit_amount=unit,
         pending_seats=_scheduled_seats(sub, end, seats),
-        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        cancel_at_period_end=_ends_with_period(sub, end),
+        action_url=action_url,
     )
+
+
+def _ends_with_period(sub: Mapping[str, Any], period_end: datetime) -> bool:
+    """Flagged, or canceled by a date (``cancel_at``) that falls within this period.
+
+    The Dashboard, the portal and newer API versions cancel by date; a date at or
+    before the period's end means the subscription does not renew, which is what
+    the flag says too.
+    """
+    if sub.get("cancel_at_period_end"):
+        return True
+    cancel_at = sub.get("cancel_at")
+    return cancel_at is not None and _timestamp(cancel_at) <= period_end
 
 
 def item_of(sub: Mapping[str, Any]) -> Mapping[str, Any]:
