@@ -24,9 +24,15 @@ _EXPONENTS = {
 }  # fmt: skip
 
 
+MAX_AMOUNT = 2**63 - 1
+"""Every store keeps amounts as 64-bit integers."""
+
+
 def _check_amount(_: object, __: attrs.Attribute[int], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"money amounts are integers in minor units, not {value!r}")
+    if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        raise InvalidRequest("money amounts fit in 64 bits (at most 9,223,372,036,854,775,807)")
 
 
 def _check_currency(_: object, __: attrs.Attribute[str], value: object) -> None:

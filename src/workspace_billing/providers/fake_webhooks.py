@@ -65,6 +65,8 @@ def verify(
         raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
+        if not (parts["t"].isdecimal() and len(parts["t"]) <= 12):
+            raise ValueError("the timestamp is not seconds since the epoch")
         timestamp = int(parts["t"])
         signature = parts["v1"]
     except (ValueError, KeyError) as e:
@@ -81,16 +83,28 @@ def verify(
 
 
 def parse(payload: bytes) -> ProviderEvent:
-    """The neutral event of a verified body."""
+    """The neutral event of a verified body; ``WebhookVerificationError`` for any
+    body this provider would not have sent (wrong shape, wrong types, too deep)."""
     try:
         body = json.loads(payload)
-        obj = body["data"]["object"]
-        return ProviderEvent(
-            id=str(body["id"]),
-            type=EVENT_TYPES.get(str(body["type"]), ProviderEventType.OTHER),
-            subscription_ref=obj.get("subscription"),
-            workspace_id=obj.get("workspace_id"),
-            customer_ref=obj.get("customer"),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise WebhookVerificationError(f"the webhook body is malformed: {e}") from e
+    except (ValueError, RecursionError) as e:
+        raise WebhookVerificationError("the webhook body is not JSON this provider sends") from e
+    if not isinstance(body, dict):
+        raise WebhookVerificationError("the webhook body is not an event object")
+    data = body.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    event_id, kind = body.get("id"), body.get("type")
+    if not (isinstance(event_id, str) and event_id and isinstance(kind, str)):
+        raise WebhookVerificationError("the webhook event has no id or type")
+    if not isinstance(obj, dict):
+        raise WebhookVerificationError("the webhook event's data.object is not an object")
+    refs = {key: obj.get(key) for key in ("subscription", "workspace_id", "customer")}
+    if any(value is not None and not isinstance(value, str) for value in refs.values()):
+        raise WebhookVerificationError("the webhook event's references are not strings")
+    return ProviderEvent(
+        id=event_id,
+        type=EVENT_TYPES.get(kind, ProviderEventType.OTHER),
+        subscription_ref=refs["subscription"],
+        workspace_id=refs["workspace_id"],
+        customer_ref=refs["customer"],
+    )

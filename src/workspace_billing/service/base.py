@@ -17,6 +17,7 @@ import attrs
 
 from ..catalog import Catalog
 from ..clock import SystemClock
+from ..errors import InvalidRequest
 from ..events import Event, EventType
 from ..mirror import apply_view
 from ..overview import SubscriptionOverview, overview_of
@@ -47,7 +48,7 @@ class ServiceBase:
         self.catalog = catalog
         self._store = store
         self._provider = provider
-        self._clock: Clock = clock or SystemClock()
+        self._clock: Clock = _AwareClock(clock or SystemClock())
         self._new_id = id_factory or (lambda: f"ws_{uuid.uuid4().hex}")
         self._email_of = email_of
 
@@ -201,6 +202,26 @@ class ServiceBase:
         customer = self._load(ws.id).subscription.customer_ref
         assert customer is not None
         return customer
+
+
+class _AwareClock:
+    """The host's clock, refused the moment it gives a naive datetime: stores would
+    each fail their own way (or not at all) on the first write."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.now()  # at construction: a wrong clock fails the wiring, not a request
+
+    def now(self) -> datetime:
+        now = self._clock.now()
+        if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+            raise InvalidRequest(
+                f"the clock gave {now!r}: it must return aware datetimes (tzinfo=UTC)"
+            )
+        return now
+
+    def __repr__(self) -> str:
+        return repr(self._clock)
 
 
 # ----------------------------------------------------------------- decisions

@@ -16,13 +16,44 @@ from ..ports import UnitOfWork
 from ..workspace import Member, Role, Workspace, active_count
 
 MAX_ID = 64
+"""Workspace ids: the column is 64 characters."""
+MAX_REF = 255
+"""User ids and every other identifier."""
 MAX_NAME = 200
 MAX_MESSAGE = 5000
+MAX_URL = 2000
+MAX_PAGE = 10_000
+"""The most rows one call reads or claims (``events``, sweep batches, pages)."""
+MAX_CURSOR = 2**63 - 1
+"""Event cursors are 64-bit integers in every store."""
+
+
+def _unstorable(value: str, *, control: bool) -> str | None:
+    """Why no store could keep ``value`` the same way, or None.
+
+    Lone surrogates cannot be encoded as UTF-8 (SQL stores would fail), NUL
+    cannot be stored by PostgreSQL; identifiers refuse every control character
+    (they end up in logs, URLs and idempotency keys), text keeps tabs and
+    newlines. The in-memory store applies the same rule, so a host's tests
+    fail where production would.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (a lone surrogate)"
+    if "\x00" in value:
+        return "contains a NUL character"
+    if control and any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        return "contains a control character"
+    return None
 
 
 def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = False) -> Workspace:
+    """The workspace, or ``NotFound``; an id no workspace can have is not looked up."""
     if not isinstance(workspace_id, str):
-        raise InvalidRequest(f"a workspace id is a string, not {workspace_id!r}")
+        raise InvalidRequest(f"a workspace id is a string, not {type(workspace_id).__name__}")
+    if len(workspace_id) > MAX_ID or _unstorable(workspace_id, control=True):
+        raise NotFound("no such workspace: the id is not one a workspace can have")
     ws = uow.get_workspace(workspace_id, for_update=for_update)
     if ws is None:
         raise NotFound(f"no workspace {workspace_id!r}")
@@ -30,6 +61,8 @@ def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = Fals
 
 
 def role_of(role: Role | str) -> Role:
+    if not isinstance(role, str):
+        raise InvalidRequest(f"a role is 'admin' or 'member', not {type(role).__name__}")
     try:
         parsed = Role(role)
     except ValueError:
@@ -40,20 +73,49 @@ def role_of(role: Role | str) -> Role:
 
 
 def identifier(what: str, value: object) -> str:
+    """An id the host chose (workspace, user, operator): 1 to 255 characters
+    (64 for a workspace), not blank, no control character, valid Unicode."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{what} must be a non-empty string, not {value!r}")
-    if len(value) > MAX_ID and what == "workspace_id":
-        raise InvalidRequest(f"{what} is at most {MAX_ID} characters")
-    if len(value) > 255:
-        raise InvalidRequest(f"{what} is at most 255 characters")
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidRequest(f"{what} must be a non-empty string, not {shown}")
+    limit = MAX_ID if what == "workspace_id" else MAX_REF
+    if len(value) > limit:
+        raise InvalidRequest(f"{what} is at most {limit} characters")
+    problem = _unstorable(value, control=True)
+    if problem:
+        raise InvalidRequest(f"{what} {problem}")
     return value
 
 
 def text(what: str, value: object, limit: int) -> str:
+    """Free text (a name, a message, a URL): not blank, at most ``limit``
+    characters, valid Unicode without NUL."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{what} must be a non-empty string")
     if len(value) > limit:
         raise InvalidRequest(f"{what} is at most {limit} characters")
+    problem = _unstorable(value, control=False)
+    if problem:
+        raise InvalidRequest(f"{what} {problem}")
+    return value
+
+
+def count(what: str, value: object, *, least: int = 1, most: int = MAX_PAGE) -> int:
+    """A whole number in ``least..most`` (a limit, a batch or page size)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{what} must be a whole number, not {type(value).__name__}")
+    if not least <= value <= most:
+        raise InvalidRequest(f"{what} must be between {least} and {most}, not {value}")
+    return value
+
+
+def flag(what: str, value: object, *, optional: bool = False) -> bool | None:
+    """``True`` or ``False`` (or ``None`` when ``optional``): never a truthy string."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, bool):
+        allowed = "True, False or None" if optional else "True or False"
+        raise InvalidRequest(f"{what} must be {allowed}, not {value!r}")
     return value
 
 

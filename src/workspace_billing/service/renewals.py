@@ -31,6 +31,7 @@ from ..renewal import (
 )
 from ..workspace import Member, Workspace
 from .base import ServiceBase, with_due
+from .checks import count
 
 log = logging.getLogger("workspace_billing")
 
@@ -64,8 +65,9 @@ class RenewalJobs(ServiceBase):
         fails is logged, reported and retried by the next run; it does not stop
         the others. ``progress`` is called with the report so far after each batch.
         """
-        if batch_size < 1:
-            raise InvalidRequest("batch_size must be at least 1")
+        batch_size = count("batch_size", batch_size)
+        if progress is not None and not callable(progress):
+            raise InvalidRequest("progress must be a callable taking the report so far")
         now = self._clock.now()
         after: tuple[datetime, str] | None = None
         report = _Tally()
@@ -108,6 +110,7 @@ class RenewalJobs(ServiceBase):
     def due_renewals(self, *, limit: int = 1000) -> list[tuple[Workspace, RenewalPreview]]:
         """The workspaces whose boundary is due now and what applying it would do,
         changing nothing: a dry run of ``run_renewals`` (names who would go)."""
+        limit = count("limit", limit)
         with self._store.unit_of_work(read_only=True) as uow:
             due = [ws for ws_id in uow.due_workspace_ids(self._clock.now(), limit)
                    if (ws := uow.get_workspace(ws_id)) is not None]  # fmt: skip
@@ -124,8 +127,7 @@ class RenewalJobs(ServiceBase):
         same code path as webhooks, so a repair is what the missing webhook
         would have done. Run it daily; it is idempotent.
         """
-        if page_size < 1:
-            raise InvalidRequest("page_size must be at least 1")
+        page_size = count("page_size", page_size)
         examined = 0
         repaired: list[tuple[str, tuple[EventType, ...]]] = []
         failed: list[tuple[str, str]] = []

@@ -23,6 +23,10 @@ from ..workspace import Member, Workspace, active_count
 from .base import ServiceBase
 from .checks import MAX_MESSAGE, check_seats, get_workspace, identifier, intent_key, text
 
+MAX_UNIT_AMOUNT = 10**12
+"""A negotiated price per seat: ten billion in major units, so that the total of
+the most seats a plan allows still fits every store's 64-bit integers."""
+
 
 class SalesActions(ServiceBase):
     def contact_sales(
@@ -60,8 +64,10 @@ class SalesActions(ServiceBase):
         operator = identifier("operator", operator)
         target = self.catalog.plan(plan) if plan is not None else sales_plan(self.catalog)
         period = Interval.parse(interval)
-        if not isinstance(unit_amount, Money) or unit_amount.amount < 0:
-            raise InvalidRequest("unit_amount must be a Money amount of 0 or more")
+        if not isinstance(unit_amount, Money) or not 0 <= unit_amount.amount <= MAX_UNIT_AMOUNT:
+            raise InvalidRequest(
+                f"unit_amount must be a Money amount from 0 to {MAX_UNIT_AMOUNT} minor units"
+            )
         if unit_amount.currency != self.catalog.currency:
             raise InvalidRequest(f"the catalog sells in {self.catalog.currency}")
         ws, members = self._read(workspace_id)

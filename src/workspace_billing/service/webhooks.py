@@ -9,12 +9,12 @@ transaction, then fetches once more so racing handlers end on the newest view.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import attrs
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, WebhookVerificationError
 from ..events import Event, EventType
 from ..mirror import apply_view, belongs_to
 from ..overview import WebhookResult
@@ -34,12 +34,13 @@ class WebhookIntake(ServiceBase):
         view applied, once per event id, so duplicates and any delivery order
         converge. A forged or altered webhook raises ``WebhookVerificationError``
         and changes nothing; answer it with HTTP 400. Unknown event types are
-        acknowledged and ignored; answer them with 2xx.
+        acknowledged and ignored; answer them with 2xx. ``headers`` is a mapping
+        or the (name, value) pairs an ASGI or WSGI server gives, str or bytes.
         """
         if not isinstance(payload, bytes):
             raise InvalidRequest("pass the webhook's raw body as bytes, before any JSON parsing")
         applied = duplicates = ignored = 0
-        for event in self._provider.parse_webhook(payload, headers):
+        for event in self._provider.parse_webhook(payload, header_map(headers)):
             if event.type is ProviderEventType.CUSTOMER_DELETED and event.customer_ref:
                 outcome = self._forget_customer(event.id, event.customer_ref)
             elif event.type is ProviderEventType.OTHER or event.subscription_ref is None:
@@ -111,6 +112,35 @@ class WebhookIntake(ServiceBase):
                 return
             self._apply_view(workspace_id, None, fresh)
             applied = fresh
+
+
+def header_map(headers: object) -> dict[str, str]:
+    """The request's headers as ``{name: value}``, whatever shape the host's server
+    gives them in; ``WebhookVerificationError`` (answer 400) when they are none."""
+    if isinstance(headers, Mapping):
+        pairs: Iterable[object] = headers.items()
+    elif isinstance(headers, Iterable) and not isinstance(headers, str | bytes):
+        pairs = headers
+    else:
+        shape = type(headers).__name__
+        raise WebhookVerificationError(
+            f"the webhook's headers are a mapping or (name, value) pairs, not {shape}"
+        )
+    found: dict[str, str] = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise WebhookVerificationError("the webhook's headers are (name, value) pairs")
+        name, value = (_header_text(part) for part in pair)
+        found[name] = value
+    return found
+
+
+def _header_text(part: object) -> str:
+    if isinstance(part, bytes):
+        return part.decode("latin-1")  # HTTP header bytes, as ASGI servers give them
+    if isinstance(part, str):
+        return part
+    raise WebhookVerificationError(f"a webhook header is text, not {type(part).__name__}")
 
 
 def _stray(ws: Workspace, view: ProviderSubscription) -> bool:

@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from ..catalog import Catalog, Entitlements, Plan
-from ..errors import InvalidRequest, TrialNotEligible
+from ..errors import TrialNotEligible
 from ..events import Event, EventType
 from ..overview import SubscriptionOverview, entitlements_of
 from ..permissions import require_manager
@@ -16,7 +16,7 @@ from ..renewal import RenewalPreview, preview, summary
 from ..subscription import Subscription
 from ..workspace import Member, MemberStatus, Role, Workspace
 from .base import ServiceBase
-from .checks import MAX_NAME, get_workspace, identifier, iso, text
+from .checks import MAX_CURSOR, MAX_NAME, count, flag, get_workspace, identifier, iso, text
 
 
 class WorkspaceActions(ServiceBase):
@@ -38,7 +38,8 @@ class WorkspaceActions(ServiceBase):
         """
         owner = identifier("owner", owner)
         name = text("name", name, MAX_NAME)
-        ws_id = identifier("workspace_id", workspace_id or self._new_id())
+        trial = flag("trial", trial, optional=True)
+        ws_id = identifier("workspace_id", self._new_id() if workspace_id is None else workspace_id)
         now = self._clock.now()
         with self._store.unit_of_work() as uow:  # the store refuses a duplicate id
             gets_trial = trial is not False and uow.claim_trial(owner, ws_id)
@@ -90,9 +91,11 @@ class WorkspaceActions(ServiceBase):
 
     def events(self, after: int | Event | None = None, *, limit: int = 1000) -> list[Event]:
         """Recorded events after a cursor (an event or its ``cursor``), oldest first (R16)."""
-        cursor = after.cursor if isinstance(after, Event) else (after or 0)
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
+        if isinstance(after, Event):
+            cursor = after.cursor
+        else:
+            cursor = 0 if after is None else count("after", after, least=0, most=MAX_CURSOR)
+        limit = count("limit", limit)
         with self._store.unit_of_work(read_only=True) as uow:
             return uow.events_after(cursor, limit)
 
