@@ -9,20 +9,24 @@ SQLite takes the database's write lock when a writing transaction begins
 workspace row (``SELECT ... FOR UPDATE``) before seats are counted. Webhook
 event ids and trial owners are unique in the database, so a racing duplicate
 is a no-op rather than an error. Every driver error is translated here into
-the library's errors; none reaches the host.
+the library's errors; none reaches the host. No message or repr shows the
+database password: URLs are rendered with it hidden and driver messages are
+scrubbed of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 try:
     import sqlalchemy as sa
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import URL, Connection, Engine
 except ImportError as missing:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'the SQL store needs SQLAlchemy: pip install "workspace-billing[sql]" '
@@ -39,6 +43,8 @@ __all__ = ["SQLStore", "metadata"]
 
 _BEGIN_OPTION = "workspace_billing_begin"
 _SQLITE_BUSY_TIMEOUT_S = 30.0
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^\s@/]*@")  # scheme://user:PASSWORD@host
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]+)", re.IGNORECASE)
 
 
 class SQLStore:
@@ -54,6 +60,7 @@ class SQLStore:
         self._engine: Engine | None = engine
         self._connection: Connection | None = None
         self._dialect = engine.dialect.name
+        self._secrets = _secrets_of(engine.url)
         if self._dialect == "sqlite":
             _configure_sqlite(engine)
 
@@ -62,8 +69,12 @@ class SQLStore:
         """A store on its own engine; ``create_schema=True`` runs ``upgrade`` first."""
         try:
             parsed = sa.make_url(url)
-        except sa_exc.ArgumentError as e:
-            raise InvalidRequest(f"not a database URL: {url!r}") from e
+        except (sa_exc.ArgumentError, ValueError, TypeError):
+            # Not echoed, nor chained: an unparsable URL cannot have its password hidden.
+            raise InvalidRequest(
+                "not a database URL (dialect+driver://user@host:port/database); "
+                "it is not shown, as it may hold a password"
+            ) from None
         if parsed.get_backend_name() == "sqlite":
             if parsed.database in (None, "", ":memory:"):
                 raise InvalidRequest(
@@ -75,8 +86,15 @@ class SQLStore:
             )
         else:
             engine_options.setdefault("pool_pre_ping", True)
-        with _translated():
-            engine = sa.create_engine(parsed, **engine_options)
+        secrets = _secrets_of(parsed)
+        with _translated(secrets):
+            try:
+                engine = sa.create_engine(parsed, **engine_options)
+            except (ImportError, sa_exc.NoSuchModuleError) as e:
+                reason = _redacted(str(e), secrets)
+                raise InvalidRequest(
+                    f"no database driver for {_shown(parsed, secrets)}: {reason}"
+                ) from None
             store = cls(engine)
             if create_schema:
                 store.create_schema()
@@ -93,6 +111,7 @@ class SQLStore:
         store._engine = None
         store._connection = connection
         store._dialect = connection.dialect.name
+        store._secrets = _secrets_of(connection.engine.url)
         return store
 
     @property
@@ -101,14 +120,14 @@ class SQLStore:
 
     def create_schema(self) -> int:
         """Create or migrate the schema (see ``workspace_billing.storage.schema.upgrade``)."""
-        with _translated():
+        with _translated(self._secrets):
             bind = self._connection if self._connection is not None else self._engine
             assert bind is not None
             return schema.upgrade(bind)
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 before ``create_schema``)."""
-        with _translated():
+        with _translated(self._secrets):
             if self._connection is not None:
                 return schema.schema_version(self._connection)
             assert self._engine is not None
@@ -125,14 +144,14 @@ class SQLStore:
         """The database URL, password hidden."""
         bind = self._engine if self._engine is not None else self._connection
         assert bind is not None
-        return bind.engine.url.render_as_string(hide_password=True)
+        return _shown(bind.engine.url, self._secrets)
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
 
     @contextmanager
     def unit_of_work(self, *, read_only: bool = False) -> Iterator[_SQLUnitOfWork]:
-        with _translated():
+        with _translated(self._secrets):
             if self._connection is not None:
                 conn = self._connection
                 tx = conn.begin_nested() if conn.in_transaction() else conn.begin()
@@ -182,22 +201,31 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """Driver errors become the library's, chained so the cause stays visible."""
+def _translated(secrets: Sequence[str] = ()) -> Iterator[None]:
+    """Driver errors become the library's, chained so the cause stays visible.
+
+    The message is scrubbed of the password; a driver error that shows it is
+    not chained (a host's traceback would print it).
+    """
     try:
         yield
-    except sa_exc.IntegrityError as e:
-        raise Conflict(f"the change collides with stored data: {_reason(e)}") from e
-    except sa_exc.OperationalError as e:
-        if _retryable(e):
-            raise Conflict(f"the database is busy, retry: {_reason(e)}") from e
-        raise StoreError(f"the database failed: {_reason(e)}") from e
-    except sa_exc.DBAPIError as e:
-        if _retryable(e):
-            raise Conflict(f"concurrent change, retry: {_reason(e)}") from e
-        raise StoreError(f"the database failed: {_reason(e)}") from e
     except sa_exc.SQLAlchemyError as e:
-        raise StoreError(f"the database failed: {e}") from e
+        error = _library_error(e, secrets)
+        leaks = _redacted(f"{e} {e!r}", secrets) != f"{e} {e!r}"
+        raise error from (None if leaks else e)
+
+
+def _library_error(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> StoreError | Conflict:
+    if not isinstance(e, sa_exc.DBAPIError):
+        return StoreError(f"the database failed: {_redacted(str(e), secrets)}")
+    reason = _reason(e, secrets)
+    if isinstance(e, sa_exc.IntegrityError):
+        return Conflict(f"the change collides with stored data: {reason}")
+    if not _retryable(e):
+        return StoreError(f"the database failed: {reason}")
+    if isinstance(e, sa_exc.OperationalError):
+        return Conflict(f"the database is busy, retry: {reason}")
+    return Conflict(f"concurrent change, retry: {reason}")
 
 
 def _retryable(error: sa_exc.DBAPIError) -> bool:
@@ -206,5 +234,28 @@ def _retryable(error: sa_exc.DBAPIError) -> bool:
     return sqlstate in ("40001", "40P01", "55P03") or "database is locked" in message
 
 
-def _reason(error: sa_exc.DBAPIError) -> str:
-    return str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+def _reason(error: sa_exc.DBAPIError, secrets: Sequence[str] = ()) -> str:
+    text = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    return _redacted(text, secrets)
+
+
+def _secrets_of(url: URL) -> tuple[str, ...]:
+    """The password of ``url`` (in its netloc or query), as written and URL-encoded."""
+    found = [url.password] if isinstance(url.password, str) else []
+    for key, value in url.query.items():
+        if "password" in key.lower():
+            found.extend([value] if isinstance(value, str) else value)
+    return tuple({form for s in found if s for form in (s, quote(s, safe=""), quote_plus(s))})
+
+
+def _shown(url: URL, secrets: Sequence[str]) -> str:
+    """``url`` as text, password hidden (also one given as a query parameter)."""
+    return _redacted(url.render_as_string(hide_password=True), secrets)
+
+
+def _redacted(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with the known passwords, and anything shaped like one, as ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\1***", text)

@@ -22,7 +22,14 @@ from ..events import Event
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
 from ..workspace import Member, Workspace
-from .postgres import _PG_ACTIVE_COUNTS, _PG_MEMBERS_OF, _cursor_horizon, _postgres_cursors
+from .postgres import (
+    _PG_ACTIVE_COUNTS,
+    _PG_MEMBERS_OF,
+    _cursor_horizon,
+    _late_cursors,
+    _postgres_cursors,
+    _xid_assigned,
+)
 from .rows import (
     codec_for,
     event_from,
@@ -65,6 +72,11 @@ class _SQLUnitOfWork:
         self._codec = codec_for(dialect)
         self._read_only = read_only
         self._lock_on_read = lock_on_read
+        # A host transaction shared through from_connection may have written
+        # before the store's first statement: its events take fresh cursors.
+        self._late = (
+            dialect == "postgresql" and lock_on_read and not read_only and _xid_assigned(conn)
+        )
 
     def _write(self) -> None:
         if self._read_only:
@@ -156,6 +168,8 @@ class _SQLUnitOfWork:
         if not new:
             return []
         rows = [event_row(e, self._codec) for e in new]
+        if self._late:
+            return _late_cursors(self._conn, rows, _APPEND_EVENTS.run)
         if self._dialect == "postgresql":
             given = _postgres_cursors(self._conn, len(new))
             for row, cursor in zip(rows, given, strict=True):
@@ -183,7 +197,7 @@ class _SQLUnitOfWork:
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         query = sa.select(*raw_columns(events)).where(events.c.cursor > cursor)
         if self._dialect == "postgresql":
-            query = query.where(events.c.cursor < _cursor_horizon())
+            query = query.where(events.c.cursor < _cursor_horizon(self._conn))
         query = query.order_by(events.c.cursor).limit(limit)
         return [event_from(row, self._codec) for row in self._conn.execute(query).mappings()]
 
