@@ -94,6 +94,11 @@ class UnitOfWork(Protocol):
         """Insert or replace the member ``(workspace_id, user)``."""
         ...
 
+    def memberships_of(self, user: str) -> list[Member]:
+        """Every membership of ``user``, in any workspace: active ones first, then
+        deactivated ones, each in the order they were added."""
+        ...
+
     def delete_member(self, workspace_id: str, user: str) -> None: ...
 
     def claim_trial(self, owner: str, workspace_id: str) -> bool:

@@ -230,8 +230,9 @@ class TestMigration:
         engine = sa.create_engine(empty_database_url)
         store = SQLStore(engine)
         store.create_schema()
-        with engine.begin() as conn:  # back to version 1: no customer index
+        with engine.begin() as conn:  # back to version 1: neither index of version 2
             conn.execute(sa.text("DROP INDEX wb_workspaces_customer_ref"))
+            conn.execute(sa.text("DROP INDEX wb_members_user"))
             conn.execute(sa.text("DELETE FROM wb_schema_version"))
             conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (1, '2026-01-01 00:00:00')"))
         clock = FakeClock()

@@ -21,9 +21,12 @@ from workspace_billing import (
     Conflict,
     EventType,
     Interval,
+    InvalidRequest,
     MemberStatus,
     Money,
+    NotFound,
     Role,
+    Store,
     SubscriptionStatus,
     TrialNotEligible,
 )
@@ -203,3 +206,33 @@ class TestTrialEligibility:
             "conflict",
             lambda: billing.create_workspace(owner="uma", name="Second", workspace_id="ws_taken"),
         )
+
+
+class TestQueries:
+    """What a billing page asks about a user: their workspaces and a membership."""
+
+    def test_the_workspaces_of_a_user_active_memberships_first(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        mine = billing.create_workspace(owner="bob", name="Bob's")
+        clock.advance(hours=1)
+        theirs = paid_workspace(seats=2, owner="alice", members=("bob",))
+        clock.advance(hours=1)
+        other = billing.create_workspace(owner="carol", name="Carol's")
+        billing.add_member(other.id, actor="carol", user="bob")
+        billing.change_seats(theirs.id, actor="alice", seats=1)  # bob goes at renewal
+        clock.advance(timedelta(days=32))
+        billing.run_renewals()
+
+        assert [ws.id for ws in billing.workspaces_of("bob")] == [mine.id, other.id, theirs.id]
+        assert billing.workspaces_of("nobody") == []
+
+    def test_a_membership_is_read_or_not_found(
+        self, billing: Billing, paid_workspace: PaidWorkspace, store: Store
+    ) -> None:
+        ws = paid_workspace(seats=3, owner="alice", members=("bob",), admins=("bob",))
+        bob = billing.member(ws.id, "bob")
+        assert (bob.user, bob.role, bob.status) == ("bob", Role.ADMIN, MemberStatus.ACTIVE)
+        refused(store, NotFound, "not_found", lambda: billing.member(ws.id, "eve"))
+        refused(store, NotFound, "not_found", lambda: billing.member("ws_missing", "bob"))
+        refused(store, InvalidRequest, "invalid_request", lambda: billing.workspaces_of(""))

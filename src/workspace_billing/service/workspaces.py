@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from ..catalog import Catalog, Entitlements, Plan
-from ..errors import TrialNotEligible
+from ..errors import NotFound, TrialNotEligible
 from ..events import Event, EventType
 from ..overview import SubscriptionOverview, entitlements_of
 from ..permissions import require_manager
@@ -62,6 +62,23 @@ class WorkspaceActions(ServiceBase):
         with self._store.unit_of_work(read_only=True) as uow:
             get_workspace(uow, workspace_id)
             return uow.members(workspace_id)
+
+    def workspaces_of(self, user: str) -> list[Workspace]:
+        """The workspaces ``user`` owns or belongs to: those where they are active
+        first, then those where they were deactivated, each in the order joined."""
+        user = identifier("user", user)
+        with self._store.unit_of_work(read_only=True) as uow:
+            joined = uow.memberships_of(user)
+            found = (uow.get_workspace(m.workspace_id) for m in joined)
+            return [ws for ws in found if ws is not None]
+
+    def member(self, workspace_id: str, user: str) -> Member:
+        """``user``'s membership of the workspace; ``NotFound`` when they have none."""
+        ws, members = self._read(workspace_id)
+        for member in members:
+            if member.user == user:
+                return member
+        raise NotFound(f"{user!r} is not a member of {ws.id!r}")
 
     def subscription(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
         """The subscription screen (R3); owner and admins only (R5)."""

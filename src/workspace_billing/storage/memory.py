@@ -148,6 +148,17 @@ class _MemoryUnitOfWork:
                 merged[user] = member
         return sorted(merged.values(), key=lambda m: (m.added_at, m.seq, m.user))
 
+    def memberships_of(self, user: str) -> list[Member]:
+        found = {ws: by_user[user] for ws, by_user in self._base.members.items() if user in by_user}
+        for (ws, name), member in self._members.items():
+            if name != user:
+                continue
+            if member is None:
+                found.pop(ws, None)
+            else:
+                found[ws] = member
+        return sorted(found.values(), key=lambda m: (not m.is_active, m.added_at, m.workspace_id))
+
     def save_member(self, member: Member) -> None:
         self._write()
         self._members[(member.workspace_id, member.user)] = member

@@ -22,7 +22,8 @@ SCHEMA_VERSION = 2
 """The schema this release reads and writes.
 
 1. The first schema.
-2. ``wb_workspaces_customer_ref``: workspaces found by their provider customer.
+2. ``wb_workspaces_customer_ref`` and ``wb_members_user``: workspaces found by
+   their provider customer, a user's memberships found at once.
 """
 
 
@@ -96,6 +97,7 @@ members = sa.Table(
     sa.Column("active_since", UTCDateTime(), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("deactivated_at", UTCDateTime()),
+    sa.Index("wb_members_user", "user"),
 )
 
 trials = sa.Table(
@@ -184,6 +186,14 @@ def _upgrade(connection: Connection, applied: datetime) -> int:
     return SCHEMA_VERSION
 
 
+def _steps(*steps: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        for step in steps:
+            step(connection)
+
+    return run
+
+
 def _index(name: str) -> Callable[[Connection], None]:
     """A step that creates one index of ``metadata`` on an existing table."""
 
@@ -199,6 +209,6 @@ def _index(name: str) -> Callable[[Connection], None]:
 
 
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _index("wb_workspaces_customer_ref"),
+    2: _steps(_index("wb_workspaces_customer_ref"), _index("wb_members_user")),
 }
 """How to move an existing schema from the version before to each version."""

@@ -56,6 +56,7 @@ from .statements import (
     _INSERT_WORKSPACE,
     _MEMBERS,
     _MEMBERS_OF,
+    _MEMBERSHIPS_OF,
     _RENEW_IN_PLACE,
     _SAVE_MEMBER,
     _SAVE_MEMBERS,
@@ -125,6 +126,10 @@ class _SQLUnitOfWork:
 
     def members(self, workspace_id: str) -> list[Member]:
         rows = self._conn.execute(_MEMBERS, {"ws": workspace_id}).mappings()
+        return [member_from(row, self._codec) for row in rows]
+
+    def memberships_of(self, user: str) -> list[Member]:
+        rows = self._conn.execute(_MEMBERSHIPS_OF, {"user": user}).mappings()
         return [member_from(row, self._codec) for row in rows]
 
     def save_member(self, member: Member) -> None:

@@ -36,6 +36,11 @@ _TOUCH_WORKSPACE = (
 _FIND_BY_SUBSCRIPTION = (
     sa.select(workspaces.c.id).where(workspaces.c.subscription_ref == sa.bindparam("ref")).limit(1)
 )
+_MEMBERSHIPS_OF = (
+    sa.select(*raw_columns(members))
+    .where(members.c.user == raw_param("user"))
+    .order_by(members.c.status != "active", members.c.added_at, members.c.workspace_id)
+)
 _FIND_BY_CUSTOMER = (
     sa.select(workspaces.c.id).where(workspaces.c.customer_ref == sa.bindparam("ref")).limit(1)
 )

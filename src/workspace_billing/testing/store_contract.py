@@ -143,6 +143,24 @@ class StoreContract:
             assert members[1].status is MemberStatus.DEACTIVATED
             assert uow.members("other") == []
 
+    def test_a_users_memberships_are_listed_active_first(self, store: Store) -> None:
+        deactivated = attrs.evolve(_member("bob", 2, "ws_a"), status=MemberStatus.DEACTIVATED)
+        with store.unit_of_work() as uow:
+            for ws_id in ("ws_a", "ws_b", "ws_c"):
+                uow.add_workspace(_workspace(ws_id))
+            uow.save_member(deactivated)
+            uow.save_member(_member("bob", 3, "ws_c"))
+            uow.save_member(_member("bob", 1, "ws_b"))
+            uow.save_member(_member("carol", 4, "ws_b"))
+        with store.unit_of_work(read_only=True) as uow:
+            found = uow.memberships_of("bob")
+            assert [(m.workspace_id, m.status) for m in found] == [
+                ("ws_b", MemberStatus.ACTIVE),
+                ("ws_c", MemberStatus.ACTIVE),
+                ("ws_a", MemberStatus.DEACTIVATED),
+            ]
+            assert uow.memberships_of("nobody") == []
+
     def test_an_owner_claims_one_trial_only(self, store: Store) -> None:
         """Rule R2: the trial history is unique per owner."""
         with store.unit_of_work() as uow:
