@@ -328,7 +328,11 @@ class PaymentProvider(Protocol):
         session. When the payment fails, raise ``PaymentFailed`` and leave the
         quantity as it was; when it needs the customer (3-D Secure), raise
         ``PaymentActionRequired`` with the page where they confirm it, and apply
-        the quantity only once they have (announced by webhook)."""
+        the quantity only once they have (announced by webhook). A scheduled
+        decrease is withdrawn by a paid increase; while the payment waits for
+        the customer it may be kept (the fake provider) or withdrawn at once
+        (Stripe, whose schedule would otherwise renew at the lower quantity):
+        the view returned or announced says which."""
         ...
 
     def schedule_seat_decrease(
