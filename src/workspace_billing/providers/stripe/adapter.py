@@ -40,7 +40,8 @@ Choices, and why:
   really tried again, while a retry with the same card stays a replay (whose
   outcome is then read live from the invoice, never from the replayed answer).
 - The secret key lives in the injected client only; this adapter never
-  prints, logs or repeats it.
+  prints, logs or repeats it, and a Stripe message that names a key or secret
+  is redacted before it becomes an error's (``errors``).
 
 Reading Stripe's objects lives in ``views``, payments and prorations in
 ``payments``, schedule phases in ``phases``, the price table and its start-up
@@ -103,7 +104,11 @@ from .views import (
     price_id_of,
     view_of,
 )
-from .webhooks import SIGNATURE_HEADER, parse_events  # noqa: F401 - still importable here
+from .webhooks import (
+    SIGNATURE_HEADER,  # noqa: F401 - still importable here
+    checked_tolerance,
+    parse_events,
+)
 
 __all__ = ["StripePrice", "StripeProvider"]
 
@@ -120,6 +125,9 @@ class StripeProvider:
     checks them against the catalog at start-up. ``installation`` tells this
     installation's Stripe objects from any other's on the same account (another
     product, a second app sharing a test-mode account): give each its own name.
+    ``webhook_tolerance`` is how far, in seconds, a webhook's signed timestamp
+    may be from now, past or future: from 1 to 3600 (``CatalogError`` otherwise,
+    since 0 would turn replay protection off).
     """
 
     def __init__(
@@ -133,14 +141,14 @@ class StripeProvider:
         price_field: Literal["price", "plan"] = "price",
         installation: str = DEFAULT_INSTALLATION,
     ) -> None:
-        if not webhook_secret:
+        if not isinstance(webhook_secret, str) or not webhook_secret.strip():
             raise CatalogError("the Stripe webhook signing secret (whsec_...) is required")
         if not installation:
             raise CatalogError("the installation name may not be empty")
         self._client = client
         self._table = PriceTable(prices)
         self._secret = webhook_secret
-        self._tolerance = webhook_tolerance
+        self._tolerance = checked_tolerance(webhook_tolerance)
         self._portal_configuration = portal_configuration
         self._price_field = price_field
         self._installation = installation
@@ -338,7 +346,6 @@ class StripeProvider:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         return parse_events(
-            self._client,
             payload,
             headers,
             secret=self._secret,
