@@ -7,23 +7,26 @@ catalog is used with no payment provider: boundaries the library owns (trial
 ends, negotiated plans) are applied, and provider-managed ones are reported as
 failed with a message saying so.
 
-Exit codes: 0 done; 1 the command failed (a ``BillingError``, printed as
-``code: message`` on stderr); 2 wrong usage; 3 done, but some workspaces failed
-and were left for the next run (listed in the output).
+Exit codes (docs/operations.md): 0 done; 1 failed; 2 wrong usage; 3 done, but
+some workspaces were left for the next run; 130 interrupted. An error is one
+line on stderr, ``workspace-billing: CODE: MESSAGE``, and shows no password.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+from urllib.parse import unquote
 
 from . import __version__
 from .billing import Billing
@@ -35,23 +38,86 @@ from .overview import RenewalReport, SubscriptionOverview
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3  # 2, wrong usage, is argparse's
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 APP_ENV = "WORKSPACE_BILLING_APP"
 DB_ENV = "WORKSPACE_BILLING_DB"
+MAX_BATCH, MAX_PAGE, MAX_WORKERS = 10_000, 10_000, 64
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)([^\s@/]*)@")  # scheme://user:PASSWORD@host
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]+)", re.IGNORECASE)
+
+
+class _UsageError(Exception):
+    """The command line is wrong: exit 2, whatever the command would have done."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = _parser().parse_args(argv)
         command: Callable[[argparse.Namespace], int] = args.run
-        return command(args)
-    except BillingError as e:
-        print(f"workspace-billing: {e.code}: {e.message}", file=sys.stderr)
+        status = command(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try
+        return status
+    except BrokenPipeError:  # the reader went away (| head): Python's recipe, exit quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except _UsageError as e:
+        return _fail("usage", str(e), EXIT_USAGE, argv)
+    except BillingError as e:
+        return _fail(e.code, e.message, EXIT_FAILED, argv)
+    except KeyboardInterrupt:
+        return _fail("interrupted", "stopped; uncommitted work rolled back", EXIT_INTERRUPTED, argv)
+    except Exception as e:  # noqa: BLE001 - a bug, here or the host's: one line, no password
+        return _fail("internal_error", f"{type(e).__name__}: {e}", EXIT_FAILED, argv)
+
+
+def _fail(code: str, message: str, status: int, argv: Sequence[str]) -> int:
+    """One line on stderr, without the password of any URL on the command line or in $DB."""
+    line = " ".join(f"workspace-billing: {code}: {message}".split())
+    sources = [*argv, os.environ.get(DB_ENV, "")]
+    found = [
+        m[2] for s in sources for p in (_URL_PASSWORD, _KEYWORD_PASSWORD) for m in p.finditer(s)
+    ]
+    for secret in sorted({f for raw in found for f in (raw, unquote(raw))} - {""}, key=len)[::-1]:
+        line = line.replace(secret, "***")
+    line = _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", line))
+    with contextlib.suppress(OSError):  # stderr gone too: the exit status is all that is left
+        print(line, file=sys.stderr, flush=True)
+    return status
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _number(least: int, most: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text) if re.fullmatch(r"\s*[+-]?\d{1,30}\s*", text) else None
+        if value is None or not least <= value <= most:
+            shown = text if len(text) <= 30 else f"{text[:30]}..."
+            raise argparse.ArgumentTypeError(f"takes {least} to {most:,}, not {shown!r}")
+        return value
+
+    return parse
+
+
+def _app_spec(text: str) -> str:
+    module, sep, attribute = text.partition(":")
+    if not sep or not all(part.isidentifier() for part in [*module.split("."), attribute]):
+        raise argparse.ArgumentTypeError(f"takes MODULE:FACTORY, not {text!r}")
+    return text
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"takes 'NAME: VALUE', not {text!r}")
+    return name.strip(), value.strip()
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--db",
         "--url",
@@ -62,16 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--app",
+        type=_app_spec,
         metavar="MODULE:FACTORY",
         default=os.environ.get(APP_ENV),
         help=f"the host's Billing factory, called with the URL (default: ${APP_ENV})",
     )
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workspace-billing",
         description="Operate workspace_billing from the shell.",
-        epilog="Exit codes: 0 done, 1 failed, 2 wrong usage, 3 some workspaces left for later.",
+        epilog="Exit codes: 0 done, 1 failed, 2 wrong usage, 3 partly done, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,16 +159,20 @@ def _parser() -> argparse.ArgumentParser:
         "renew", parents=[common], help="apply every boundary due now (trial ends, renewals)"
     )
     renew.add_argument("--dry-run", action="store_true", help="show who would be deactivated")
-    renew.add_argument("--batch-size", type=int, default=500, metavar="N")
+    renew.add_argument("--batch-size", type=_number(1, MAX_BATCH), default=500, metavar="N")
     renew.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="worker processes (PostgreSQL)"
+        "--workers",
+        type=_number(1, MAX_WORKERS),
+        default=1,
+        metavar="N",
+        help=f"worker processes, at most {MAX_WORKERS} (PostgreSQL)",
     )
     renew.set_defaults(run=_renew)
 
     reconcile = commands.add_parser(
         "reconcile", parents=[common], help="repair drift from the provider's view"
     )
-    reconcile.add_argument("--page-size", type=int, default=100, metavar="N")
+    reconcile.add_argument("--page-size", type=_number(1, MAX_PAGE), default=100, metavar="N")
     reconcile.set_defaults(run=_reconcile)
 
     webhook = commands.add_parser("webhook", help="provider webhooks")
@@ -112,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, help="the raw body, as received")
     replay.add_argument(
         "--header",
+        type=_header,
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
@@ -146,15 +218,7 @@ class _NoProvider:
 def _billing(args: argparse.Namespace) -> Billing:
     url = _require_db(args)
     if args.app:
-        module_name, _, attribute = str(args.app).partition(":")
-        if not module_name or not attribute:
-            raise InvalidRequest(f"--app takes MODULE:FACTORY, not {args.app!r}")
-        sys.path.insert(0, os.getcwd())
-        factory = getattr(importlib.import_module(module_name), attribute)
-        billing = factory(url)
-        if not isinstance(billing, Billing):
-            raise InvalidRequest(f"{args.app} returned {type(billing).__name__}, not a Billing")
-        return billing
+        return _app_billing(str(args.app), url)
     from .storage.sql import SQLStore  # noqa: PLC0415 - the optional [sql] extra
 
     return Billing(
@@ -165,9 +229,26 @@ def _billing(args: argparse.Namespace) -> Billing:
     )
 
 
+def _app_billing(spec: str, url: str) -> Billing:
+    """The host's ``Billing`` from ``--app MODULE:FACTORY``; any failure is one line."""
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+        billing = getattr(module, attribute)(url)
+    except BillingError:
+        raise
+    except Exception as e:  # no module or name, not a factory of the URL, a bug
+        raise InvalidRequest(f"--app {spec} failed: {type(e).__name__}: {e}") from e
+    if not isinstance(billing, Billing):
+        raise InvalidRequest(f"--app {spec} returned {type(billing).__name__}, not a Billing")
+    return billing
+
+
 def _require_db(args: argparse.Namespace) -> str:
     if not args.db:
-        raise InvalidRequest(f"name the database with --db URL (or set {DB_ENV})")
+        raise _UsageError(f"name the database with --db URL (or set {DB_ENV})")
     return str(args.db)
 
 
@@ -203,8 +284,6 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _renew(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.workers < 1:
-        raise InvalidRequest("--batch-size and --workers take 1 or more")
     if args.dry_run:
         return _renew_dry_run(args)
     if args.workers > 1:
@@ -226,23 +305,18 @@ def _renew(args: argparse.Namespace) -> int:
 
 
 def _renew_dry_run(args: argparse.Namespace) -> int:
-    due = _billing(args).due_renewals(limit=1_000_000)
+    due = _billing(args).due_renewals(limit=MAX_PAGE)  # the first 10,000 due at most
     rows = [
-        {
-            "workspace": ws.id,
-            "at": p.at.isoformat() if p.at else None,
-            "kind": p.kind.value if p.kind else None,
-            "plan": p.plan,
-            "seats": p.seats,
-            "active_members": p.active_members,
-            "deactivate": [m.user for m in p.deactivate],
-        }
+        {"workspace": ws.id, "at": p.at.isoformat() if p.at else None,
+         "kind": p.kind.value if p.kind else None, "plan": p.plan, "seats": p.seats,
+         "active_members": p.active_members, "deactivate": [m.user for m in p.deactivate]}
         for ws, p in due
-    ]
+    ]  # fmt: skip
     if args.json:
         _print_json(rows)
         return EXIT_OK
-    print(f"{len(rows)} workspaces due; nothing was changed (dry run)")
+    more = " or more" if len(rows) == MAX_PAGE else ""
+    print(f"{len(rows)}{more} workspaces due; nothing was changed (dry run)")
     for row in rows:
         gone = ", ".join(row["deactivate"]) or "nobody"  # type: ignore[arg-type]
         print(f"  {row['workspace']}: {row['kind']} to {row['plan']} ({row['seats']} seats): "
@@ -252,12 +326,14 @@ def _renew_dry_run(args: argparse.Namespace) -> int:
 
 def _renew_in_workers(args: argparse.Namespace) -> RenewalReport:
     import multiprocessing  # noqa: PLC0415 - only for --workers
+    import signal  # noqa: PLC0415
 
     url = _require_db(args)
     if url.startswith("sqlite"):
         raise InvalidRequest("SQLite has one writer: --workers above 1 needs PostgreSQL")
     spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(args.workers) as pool:
+    # Workers ignore Ctrl-C: the parent reports it once and terminates them.
+    with spawn.Pool(args.workers, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
         parts = pool.starmap(_worker, [(url, args.app, args.batch_size)] * args.workers)
     return RenewalReport(
         examined=sum(p.examined for p in parts),
@@ -275,17 +351,10 @@ def _worker(url: str, app: str | None, batch_size: int) -> RenewalReport:
 
 def _reconcile(args: argparse.Namespace) -> int:
     report = _billing(args).reconcile(page_size=args.page_size)
+    repaired = [{"workspace": ws, "events": [e.value for e in ev]} for ws, ev in report.repaired]
+    failed = [{"workspace": ws, "code": code} for ws, code in report.failed]
     if args.json:
-        _print_json(
-            {
-                "examined": report.examined,
-                "repaired": [
-                    {"workspace": ws, "events": [e.value for e in events]}
-                    for ws, events in report.repaired
-                ],
-                "failed": [{"workspace": ws, "code": code} for ws, code in report.failed],
-            }
-        )
+        _print_json({"examined": report.examined, "repaired": repaired, "failed": failed})
     else:
         print(
             f"reconcile: {report.examined} subscriptions compared, {len(report.repaired)} "
@@ -303,7 +372,7 @@ def _webhook_replay(args: argparse.Namespace) -> int:
         payload = args.file.read_bytes()
     except OSError as e:
         raise InvalidRequest(f"cannot read {args.file}: {e.strerror}") from e
-    headers = dict(_header(h) for h in args.header)
+    headers = dict(args.header)
     result = _billing(args).handle_webhook(payload, headers)
     if args.json:
         _print_json(
@@ -315,13 +384,6 @@ def _webhook_replay(args: argparse.Namespace) -> int:
             f"{result.ignored} ignored"
         )
     return EXIT_OK
-
-
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise InvalidRequest(f"--header takes 'NAME: VALUE', not {text!r}")
-    return name.strip(), value.strip()
 
 
 def _workspace_show(args: argparse.Namespace) -> int:
@@ -372,28 +434,18 @@ def _overview_json(name: str, owner: str, o: SubscriptionOverview) -> dict[str, 
         return {"amount": value.amount, "currency": value.currency} if value else None
 
     return {
-        "workspace": o.workspace_id,
-        "name": name,
-        "owner": owner,
-        "plan": o.plan,
-        "status": o.status.value,
-        "interval": o.interval.value if o.interval else None,
-        "seats": o.seats,
-        "seats_used": o.seats_used,
-        "pending_seats": o.pending_seats,
-        "trial_ends_at": when(o.trial_ends_at),
-        "renews_at": when(o.renews_at),
+        "workspace": o.workspace_id, "name": name, "owner": owner, "plan": o.plan,
+        "status": o.status.value, "interval": o.interval.value if o.interval else None,
+        "seats": o.seats, "seats_used": o.seats_used, "pending_seats": o.pending_seats,
+        "trial_ends_at": when(o.trial_ends_at), "renews_at": when(o.renews_at),
         "cancel_at_period_end": o.cancel_at_period_end,
-        "price_per_seat": money(o.price_per_seat),
-        "total": money(o.total),
+        "price_per_seat": money(o.price_per_seat), "total": money(o.total),
         "features": sorted(o.features.flags),
         "preview": {
-            "kind": o.preview.kind.value if o.preview.kind else None,
-            "at": when(o.preview.at),
-            "seats": o.preview.seats,
-            "deactivate": [m.user for m in o.preview.deactivate],
+            "kind": o.preview.kind.value if o.preview.kind else None, "at": when(o.preview.at),
+            "seats": o.preview.seats, "deactivate": [m.user for m in o.preview.deactivate],
         },
-    }
+    }  # fmt: skip
 
 
 def _renewal_json(report: RenewalReport) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from tests.conftest import _wipe, postgres_url
 
 from workspace_billing import Billing, Catalog, Store
+from workspace_billing import cli as cli_module
+from workspace_billing.errors import InvalidRequest, StoreError
 from workspace_billing.storage.schema import SCHEMA_VERSION
 from workspace_billing.storage.sql import SQLStore
 from workspace_billing.testing import FakeClock, FakePaymentProvider
@@ -180,8 +184,292 @@ class TestOtherCommands:
     )
     def test_usage_errors_say_what_is_missing(self, args: list[str], message: str) -> None:
         done = cli(*args)
-        assert done.returncode == 1
-        assert message in done.stderr
+        assert done.returncode == 2
+        assert message in one_line(done.stderr, "usage")
 
     def test_argparse_usage_errors_are_exit_2(self) -> None:
         assert cli("renew", "--workers").returncode == 2
+
+
+# ------------------------------------------------ failures: one line, no traceback, no password
+
+PASSWORD = "s3cr3t-Pa55"
+LINE = re.compile(r"workspace-billing: ([a-z_]+): \S[^\n]*\n")
+
+
+def one_line(stderr: str, code: str) -> str:
+    """The documented error, ``workspace-billing: CODE: MESSAGE``, on one line and alone."""
+    found = LINE.fullmatch(stderr)
+    assert found, f"not one error line: {stderr!r}"
+    assert found[1] == code, stderr
+    return stderr
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process (``main``), for the cases no subprocess is needed for."""
+    status = cli_module.main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def no_password(*texts: str) -> None:
+    for text in texts:
+        assert PASSWORD not in text
+        assert "Traceback" not in text
+
+
+class TestNoPasswordIsShown:
+    """Issue 11: a database password never reaches a message, a repr or the CLI's output."""
+
+    @pytest.mark.parametrize(
+        ("url", "code"),
+        [
+            (f"postgresql://u:{PASSWORD}@host:notaport/db", "invalid_request"),
+            (f"postgresql+psycopg://u:{PASSWORD}@[::1/db", "invalid_request"),
+            (f"nosuchdialect://u:{PASSWORD}@host/db", "invalid_request"),
+            (f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/db", "store_error"),
+            (f"postgresql+psycopg://u@127.0.0.1:1/db?password={PASSWORD}", "store_error"),
+        ],
+    )
+    @pytest.mark.parametrize(
+        "command",
+        [["renew"], ["renew", "--dry-run"], ["db", "upgrade"], ["reconcile"], ["demo"]],
+        ids=" ".join,
+    )
+    def test_a_bad_or_unreachable_database_is_one_line_without_the_password(
+        self, url: str, code: str, command: list[str]
+    ) -> None:
+        done = cli(*command, "--db", url)
+        assert done.returncode == 1
+        one_line(done.stderr, code)
+        no_password(done.stdout, done.stderr)
+
+    def test_a_url_in_the_environment_or_out_of_place_is_not_echoed(self) -> None:
+        url = f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/db"
+        stray = cli("renew", url)  # forgot --db: argparse would echo the argument
+        assert stray.returncode == 2
+        assert "postgresql+psycopg://u:***@127.0.0.1:1/db" in one_line(stray.stderr, "usage")
+        script = shutil.which("workspace-billing", path=str(Path(sys.executable).parent))
+        assert script is not None
+        env = {**os.environ, "WORKSPACE_BILLING_DB": url}
+        done = subprocess.run(
+            [script, "workspace", "show", "ws_1"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 1
+        one_line(done.stderr, "store_error")
+        no_password(done.stdout, done.stderr)
+
+    def test_errors_raised_by_the_hosts_factory_are_scrubbed(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (tmp_path / "leaky_factory.py").write_text(
+            "def make(url):\n"
+            "    raise RuntimeError(f'cannot reach {url} (password {url[23:34]})')\n"
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        url = f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/db"
+        status, out, err = run(capsys, "renew", "--db", url, "--app", "leaky_factory:make")
+        assert status == 1
+        assert "RuntimeError: cannot reach postgresql+psycopg://u:***@" in one_line(
+            err, "invalid_request"
+        )
+        no_password(out, err)
+
+    def test_an_unexpected_error_is_one_line_internal_error_without_the_password(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def bug(args: Any) -> int:
+            raise KeyError(f"{args.db} and password={PASSWORD}")
+
+        monkeypatch.setattr(cli_module, "_renew", bug)
+        url = f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/db"
+        status, out, err = run(capsys, "renew", "--db", url)
+        assert status == 1
+        assert "KeyError" in one_line(err, "internal_error")
+        no_password(out, err)
+
+    def test_the_store_hides_the_password_in_its_repr_url_and_errors(self) -> None:
+        url = f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/db?sslpassword={PASSWORD}x"
+        store = SQLStore.from_url(url, connect_args={"connect_timeout": 2})
+        try:
+            assert PASSWORD not in repr(store)
+            assert PASSWORD not in store.url
+            assert store.url.startswith("postgresql+psycopg://u:***@127.0.0.1:1/db")
+            with pytest.raises(StoreError) as raised:
+                store.schema_version()
+            assert PASSWORD not in str(raised.value)
+            assert PASSWORD not in repr(raised.value)
+        finally:
+            store.dispose()
+
+    def test_a_driver_message_that_quotes_the_dsn_is_scrubbed_and_not_chained(self) -> None:
+        def connect() -> Any:
+            raise psycopg.OperationalError(
+                f"connection to 'host=h user=u password={PASSWORD} dbname=db' failed "
+                f"(url postgresql://u:{PASSWORD}@h/db, password '{PASSWORD}')"
+            )
+
+        store = SQLStore.from_url(f"postgresql+psycopg://u:{PASSWORD}@h/db", creator=connect)
+        try:
+            with pytest.raises(StoreError) as raised:
+                store.snapshot()
+        finally:
+            store.dispose()
+        assert "password=*** dbname=db" in raised.value.message
+        assert PASSWORD not in raised.value.message
+        assert raised.value.__cause__ is None  # the driver's own text would show it in a traceback
+
+    @pytest.mark.parametrize(
+        "url",
+        [f"postgresql://u:{PASSWORD}@host:notaport/db", f"postgresql://u:{PASSWORD}@[::1/db"],
+    )
+    def test_an_unparsable_url_is_not_echoed_nor_chained(self, url: str) -> None:
+        with pytest.raises(InvalidRequest) as raised:
+            SQLStore.from_url(url)
+        assert PASSWORD not in str(raised.value)
+        assert raised.value.__cause__ is None
+        assert raised.value.__suppress_context__
+
+
+class TestFailuresAreOneLine:
+    """Issue 11: every failure is the documented line and exit code, never a traceback."""
+
+    @pytest.mark.parametrize(
+        ("app", "message"),
+        [
+            ("nosuchmodule:make", "ModuleNotFoundError: No module named 'nosuchmodule'"),
+            ("cli_app:missing", "AttributeError"),
+            ("os:getcwd", "TypeError"),  # takes no URL
+            ("os:sep", "not callable"),
+            ("os.path:basename", "returned str, not a Billing"),
+        ],
+    )
+    def test_an_app_that_cannot_be_loaded_is_exit_1(self, db: str, app: str, message: str) -> None:
+        done = cli("renew", "--db", db, "--app", app)
+        assert done.returncode == 1
+        assert message in one_line(done.stderr, "invalid_request")
+        assert f"--app {app}" in done.stderr
+        assert done.stdout == ""
+
+    @pytest.mark.parametrize("app", ["nocolon", ":make", "cli_app:", "a b:make", "cli_app:make:x"])
+    def test_a_malformed_app_is_usage(self, capsys: pytest.CaptureFixture[str], app: str) -> None:
+        status, _, err = run(capsys, "renew", "--db", "sqlite:///unused.db", "--app", app)
+        assert status == 2
+        assert "takes MODULE:FACTORY" in one_line(err, "usage")
+
+    def test_a_malformed_app_in_the_environment_is_usage(self, db: str) -> None:
+        script = shutil.which("workspace-billing", path=str(Path(sys.executable).parent))
+        assert script is not None
+        env = {**os.environ, "WORKSPACE_BILLING_APP": "nocolon"}
+        done = subprocess.run(
+            [script, "renew", "--db", db], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 2
+        one_line(done.stderr, "usage")
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            [],
+            ["nosuchcommand"],
+            ["renew", "--nosuchoption"],
+            ["webhook", "replay", "hook.json", "--db", "sqlite:///unused.db", "--header", "bad"],
+        ],
+        ids=repr,
+    )
+    def test_other_usage_errors_are_one_line_exit_2(
+        self, capsys: pytest.CaptureFixture[str], args: list[str]
+    ) -> None:
+        status, out, err = run(capsys, *args)
+        assert status == 2
+        one_line(err, "usage")
+        assert out == ""
+
+    @pytest.mark.parametrize("json_flag", [[], ["--json"]])
+    def test_output_closed_early_exits_quietly(self, db: str, json_flag: list[str]) -> None:
+        """``workspace-billing renew --dry-run | head -1``: no BrokenPipeError traceback."""
+        script = shutil.which("workspace-billing", path=str(Path(sys.executable).parent))
+        assert script is not None
+        env = {**os.environ, "CLI_TEST_NOW": LATER.isoformat(), "PYTHONPATH": str(HERE)}
+        args = [script, "renew", "--dry-run", "--db", db, "--app", "cli_app:make", *json_flag]
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=HERE
+        ) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            process.stdout.close()  # the reader is gone before anything is written
+            err = process.stderr.read().decode()
+            status = process.wait(timeout=60)
+        assert status == 1
+        assert err == ""
+
+    def test_an_interrupt_is_one_line_exit_130(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def interrupted(args: Any) -> int:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(cli_module, "_renew", interrupted)
+        status, _, err = run(capsys, "renew", "--db", "sqlite:///unused.db")
+        assert status == 130
+        one_line(err, "interrupted")
+
+
+class TestNumbers:
+    """Issue 11: sizes on the command line are whole numbers within documented bounds."""
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("--batch-size", "1e30"),
+            ("--batch-size", "-1"),
+            ("--batch-size", "0"),
+            ("--batch-size", "10001"),
+            ("--batch-size", "99999999999999999999999"),
+            ("--batch-size", "9" * 5000),
+            ("--batch-size", "ten"),
+            ("--batch-size", "1.5"),
+            ("--batch-size", "inf"),
+            ("--batch-size", ""),
+            ("--workers", "0"),
+            ("--workers", "65"),
+            ("--workers", "-3"),
+            ("--workers", "nan"),
+        ],
+    )
+    def test_renew_sizes_out_of_bounds_are_usage(
+        self, capsys: pytest.CaptureFixture[str], option: str, value: str
+    ) -> None:
+        status, out, err = run(capsys, "renew", "--db", "sqlite:///unused.db", option, value)
+        assert status == 2
+        assert f"argument {option}: takes 1 to" in one_line(err, "usage")
+        assert out == ""
+
+    @pytest.mark.parametrize("value", ["0", "10001", "1e3", "99999999999999999999999"])
+    def test_reconcile_page_size_out_of_bounds_is_usage(
+        self, capsys: pytest.CaptureFixture[str], value: str
+    ) -> None:
+        status, _, err = run(
+            capsys, "reconcile", "--db", "sqlite:///unused.db", "--page-size", value
+        )
+        assert status == 2
+        assert "argument --page-size: takes 1 to 10,000" in one_line(err, "usage")
+
+    def test_a_huge_number_in_a_subprocess_is_one_line_exit_2(self) -> None:
+        done = cli(
+            "renew", "--db", "sqlite:///unused.db", "--batch-size", "99999999999999999999999"
+        )
+        assert done.returncode == 2
+        one_line(done.stderr, "usage")
+
+    def test_the_bounds_themselves_are_accepted(self, db: str) -> None:
+        done = cli("renew", "--db", db, "--app", "cli_app:make", "--batch-size", "10000", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["changed"] == 3
+        done = cli("reconcile", "--db", db, "--page-size", "10000")
+        assert done.returncode == 3, done.stderr  # done; the provider-managed one needs --app
+        assert done.stdout.startswith("reconcile: 1 subscriptions compared")

@@ -92,9 +92,7 @@ class SQLStore:
                 engine = sa.create_engine(parsed, **engine_options)
             except (ImportError, sa_exc.NoSuchModuleError) as e:
                 reason = _redacted(str(e), secrets)
-                raise InvalidRequest(
-                    f"no database driver for {_shown(parsed, secrets)}: {reason}"
-                ) from None
+                raise InvalidRequest(f"no database driver for {_shown(parsed)}: {reason}") from None
             store = cls(engine)
             if create_schema:
                 store.create_schema()
@@ -144,7 +142,7 @@ class SQLStore:
         """The database URL, password hidden."""
         bind = self._engine if self._engine is not None else self._connection
         assert bind is not None
-        return _shown(bind.engine.url, self._secrets)
+        return _shown(bind.engine.url)
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
@@ -248,9 +246,9 @@ def _secrets_of(url: URL) -> tuple[str, ...]:
     return tuple({form for s in found if s for form in (s, quote(s, safe=""), quote_plus(s))})
 
 
-def _shown(url: URL, secrets: Sequence[str]) -> str:
+def _shown(url: URL) -> str:
     """``url`` as text, password hidden (also one given as a query parameter)."""
-    return _redacted(url.render_as_string(hide_password=True), secrets)
+    return _KEYWORD_PASSWORD.sub(r"\1***", url.render_as_string(hide_password=True))
 
 
 def _redacted(text: str, secrets: Sequence[str] = ()) -> str:
