@@ -15,6 +15,7 @@ from types import MappingProxyType
 import attrs
 
 from .errors import CatalogError, InvalidRequest
+from .jsonable import JSONDict, dicts, scalars
 from .money import Money
 
 __all__ = [
@@ -73,6 +74,9 @@ class Feature:
     name: str
     kind: FeatureKind = FeatureKind.FLAG
 
+    def to_dict(self) -> JSONDict:
+        return {"id": self.id, "name": self.name, "kind": self.kind.value}
+
 
 def _freeze_features(value: Mapping[str, FeatureValue]) -> Mapping[str, FeatureValue]:
     return MappingProxyType(dict(value))
@@ -101,6 +105,19 @@ class Plan:
     per_seat: bool = True
     member_cap: int | None = None
     max_seats: int = DEFAULT_MAX_SEATS
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: ``features`` by feature id, ``prices`` by interval (docs/json.md)."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "features": scalars(self.features),
+            "prices": {interval.value: price.to_dict() for interval, price in self.prices.items()},
+            "self_serve": self.self_serve,
+            "per_seat": self.per_seat,
+            "member_cap": self.member_cap,
+            "max_seats": self.max_seats,
+        }
 
     def price(self, interval: Interval) -> Money:
         try:
@@ -139,6 +156,10 @@ class Entitlements:
         granted = self.flags | {k for k, v in self.limits.items() if v is None or v > 0}
         object.__setattr__(self, "_granted", frozenset(granted))
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: ``flags`` sorted, ``limits`` by feature id (``None`` is unlimited)."""
+        return {"plan": self.plan, "flags": [*sorted(self.flags)], "limits": scalars(self.limits)}
+
     def has(self, feature: str) -> bool:
         """True when the flag is on, or the limit is unlimited or above zero."""
         return feature in self._granted
@@ -155,6 +176,13 @@ class FeatureMatrix:
     plans: tuple[Plan, ...]
     features: tuple[Feature, ...]
     rows: tuple[tuple[FeatureValue, ...], ...]
+
+    def to_dict(self) -> JSONDict:
+        return {
+            "plans": dicts(self.plans),
+            "features": dicts(self.features),
+            "rows": [list(row) for row in self.rows],
+        }
 
 
 def _feature_tuple(values: Iterable[Feature]) -> tuple[Feature, ...]:

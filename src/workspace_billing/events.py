@@ -14,6 +14,8 @@ from types import MappingProxyType
 
 import attrs
 
+from .jsonable import JSONDict, iso, scalars
+
 __all__ = ["Event", "EventType", "Scalar"]
 
 Scalar = str | int | bool | None
@@ -80,3 +82,17 @@ class Event:
     after: Mapping[str, Scalar] = attrs.field(factory=dict, converter=_freeze)
     data: Mapping[str, Scalar] = attrs.field(factory=dict, converter=_freeze)
     cursor: int = attrs.field(default=0, eq=False)
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready, ``cursor`` included (for ``events(after=...)``); docs/json.md."""
+        return {
+            "type": self.type.value,
+            "workspace_id": self.workspace_id,
+            "at": iso(self.at),
+            "actor": self.actor,
+            "subject": self.subject,
+            "before": scalars(self.before),
+            "after": scalars(self.after),
+            "data": scalars(self.data),
+            "cursor": self.cursor,
+        }

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from .errors import InvalidRequest
+from .jsonable import JSONDict
 
 __all__ = ["Money"]
 
@@ -50,6 +51,10 @@ class Money:
     @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(0, currency)
+
+    def to_dict(self) -> JSONDict:
+        """``{"amount": 1200, "currency": "EUR"}``: minor units, never a float."""
+        return {"amount": self.amount, "currency": self.currency}
 
     def _same(self, other: Any) -> Money:
         if not isinstance(other, Money):

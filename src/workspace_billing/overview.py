@@ -8,6 +8,7 @@ import attrs
 
 from .catalog import Catalog, Entitlements, Interval
 from .events import EventType
+from .jsonable import JSONDict, dicts, enum_value, iso_or_none, maybe
 from .money import Money
 from .renewal import RenewalPreview, preview
 from .subscription import Subscription, SubscriptionStatus
@@ -54,6 +55,32 @@ class SubscriptionOverview:
     def seats_available(self) -> int:
         return max(self.seats - self.seats_used, 0)
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready for a billing page: the attributes by name, ``features`` and
+        ``preview`` nested, plus the derived ``seats_available`` (docs/json.md)."""
+        return {
+            "workspace_id": self.workspace_id,
+            "plan": self.plan,
+            "plan_name": self.plan_name,
+            "status": self.status.value,
+            "interval": enum_value(self.interval),
+            "seats": self.seats,
+            "seats_used": self.seats_used,
+            "seats_available": self.seats_available,
+            "pending_seats": self.pending_seats,
+            "pending_seats_at": iso_or_none(self.pending_seats_at),
+            "trial_ends_at": iso_or_none(self.trial_ends_at),
+            "period_start": iso_or_none(self.period_start),
+            "renews_at": iso_or_none(self.renews_at),
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "grace_ends_at": iso_or_none(self.grace_ends_at),
+            "price_per_seat": maybe(self.price_per_seat),
+            "total": maybe(self.total),
+            "next_total": maybe(self.next_total),
+            "features": self.features.to_dict(),
+            "preview": self.preview.to_dict(),
+        }
+
 
 @attrs.frozen
 class PricePreview:
@@ -79,6 +106,19 @@ class PricePreview:
     never the owner: at the payment (from the trial or free plan) or at the
     renewal that applies a decrease."""
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: amounts as money, ``deactivate`` as member dicts (docs/json.md)."""
+        return {
+            "plan": self.plan,
+            "interval": self.interval.value,
+            "seats": self.seats,
+            "due_now": self.due_now.to_dict(),
+            "recurring": self.recurring.to_dict(),
+            "applies_at": iso_or_none(self.applies_at),
+            "seats_now": self.seats_now,
+            "deactivate": dicts(self.deactivate),
+        }
+
 
 @attrs.frozen
 class RenewalReport:
@@ -92,6 +132,16 @@ class RenewalReport:
     failed: tuple[tuple[str, str], ...] = ()
     """(workspace id, error code) of workspaces left for the next run."""
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: ``failed`` as ``[workspace id, error code]`` pairs."""
+        return {
+            "examined": self.examined,
+            "changed": self.changed,
+            "deactivated": self.deactivated,
+            "waiting": list(self.waiting),
+            "failed": [[ws, code] for ws, code in self.failed],
+        }
+
 
 @attrs.frozen
 class ReconcileReport:
@@ -103,6 +153,14 @@ class ReconcileReport:
     failed: tuple[tuple[str, str], ...] = ()
     """(workspace id, error code) of workspaces left for the next run."""
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: ``repaired`` as ``[workspace id, [event types]]`` pairs."""
+        return {
+            "examined": self.examined,
+            "repaired": [[ws, [t.value for t in types]] for ws, types in self.repaired],
+            "failed": [[ws, code] for ws, code in self.failed],
+        }
+
 
 @attrs.frozen
 class WebhookResult:
@@ -111,6 +169,9 @@ class WebhookResult:
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0
+
+    def to_dict(self) -> JSONDict:
+        return {"applied": self.applied, "duplicates": self.duplicates, "ignored": self.ignored}
 
 
 def entitlements_of(sub: Subscription, catalog: Catalog, now: datetime) -> Entitlements:

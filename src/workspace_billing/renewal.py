@@ -15,6 +15,7 @@ import attrs
 
 from .catalog import Catalog
 from .events import Event, EventType
+from .jsonable import JSONDict, dicts, enum_value, iso_or_none
 from .subscription import Subscription, SubscriptionStatus, add_interval
 from .workspace import Member, MemberStatus, Workspace
 
@@ -50,6 +51,17 @@ class RenewalPreview:
     seats: int
     active_members: int
     deactivate: tuple[Member, ...]
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready, ``deactivate`` as member dicts in order (docs/json.md)."""
+        return {
+            "at": iso_or_none(self.at),
+            "kind": enum_value(self.kind),
+            "plan": self.plan,
+            "seats": self.seats,
+            "active_members": self.active_members,
+            "deactivate": dicts(self.deactivate),
+        }
 
 
 @attrs.frozen

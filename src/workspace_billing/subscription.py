@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from .catalog import Catalog, Interval
+from .jsonable import JSONDict, enum_value, iso_or_none, maybe
 from .money import Money
 
 __all__ = ["Subscription", "SubscriptionStatus", "add_interval"]
@@ -87,6 +88,25 @@ class Subscription:
         if self.status is SubscriptionStatus.PAST_DUE:
             return self.grace_ends_at(catalog)
         return None
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: the attributes by name, ``unit_amount`` as money (docs/json.md)."""
+        return {
+            "plan": self.plan,
+            "status": self.status.value,
+            "seats": self.seats,
+            "interval": enum_value(self.interval),
+            "pending_seats": self.pending_seats,
+            "trial_ends_at": iso_or_none(self.trial_ends_at),
+            "period_start": iso_or_none(self.period_start),
+            "period_end": iso_or_none(self.period_end),
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "past_due_since": iso_or_none(self.past_due_since),
+            "unit_amount": maybe(self.unit_amount),
+            "customer_ref": self.customer_ref,
+            "subscription_ref": self.subscription_ref,
+            "anchor": iso_or_none(self.anchor),
+        }
 
     def recurring_total(self, seats: int | None = None) -> Money | None:
         if self.unit_amount is None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import attrs
 
+from .jsonable import JSONDict, iso, iso_or_none
 from .subscription import Subscription
 
 __all__ = ["Member", "MemberStatus", "Role", "Workspace", "active_count"]
@@ -57,6 +58,19 @@ class Member:
     def is_owner(self) -> bool:
         return self.role is Role.OWNER
 
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: the attributes by name, datetimes as UTC strings (docs/json.md)."""
+        return {
+            "workspace_id": self.workspace_id,
+            "user": self.user,
+            "role": self.role.value,
+            "status": self.status.value,
+            "added_at": iso(self.added_at),
+            "active_since": iso(self.active_since),
+            "seq": self.seq,
+            "deactivated_at": iso_or_none(self.deactivated_at),
+        }
+
 
 @attrs.frozen
 class Workspace:
@@ -77,6 +91,19 @@ class Workspace:
     version: int = 0
     due_at: datetime | None = None
     """When the next boundary falls due; kept so stores can index the renewal sweep."""
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready, the subscription nested: the attributes by name (docs/json.md)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "created_at": iso(self.created_at),
+            "subscription": self.subscription.to_dict(),
+            "member_seq": self.member_seq,
+            "version": self.version,
+            "due_at": iso_or_none(self.due_at),
+        }
 
 
 def active_count(members: Iterable[Member]) -> int:

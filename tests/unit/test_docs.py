@@ -30,6 +30,7 @@ def test_every_document_with_python_has_runnable_samples() -> None:
         "README.md",
         "concepts.md",
         "integration.md",
+        "json.md",
         "providers.md",
         "storage.md",
         "testing.md",
