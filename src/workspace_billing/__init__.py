@@ -24,6 +24,7 @@ from .catalog import (
 )
 from .clock import SystemClock
 from .errors import (
+    CODES,
     BillingError,
     CatalogError,
     Conflict,
@@ -35,6 +36,7 @@ from .errors import (
     PlanNotSelfServe,
     ProviderError,
     SeatLimitReached,
+    StoreBusy,
     StoreError,
     TrialNotEligible,
     WebhookVerificationError,
@@ -70,6 +72,7 @@ from .workspace import Member, MemberStatus, Role, Workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "CODES",
     "Billing",
     "BillingError",
     "BoundaryKind",
@@ -113,6 +116,7 @@ __all__ = [
     "SeatFloor",
     "SeatLimitReached",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StoreSnapshot",
     "Subscription",

@@ -49,7 +49,9 @@ class Interval(enum.StrEnum):
             return cls(value)
         except ValueError:
             allowed = ", ".join(repr(i.value) for i in cls)
-            raise InvalidRequest(f"unknown interval {value!r}: use one of {allowed}") from None
+            raise InvalidRequest(
+                f"unknown interval {value!r}: use one of {allowed}", code="unknown_interval"
+            ) from None
 
 
 class FeatureKind(enum.StrEnum):
@@ -123,7 +125,9 @@ class Plan:
         try:
             return self.prices[interval]
         except KeyError:
-            raise InvalidRequest(f"plan {self.code!r} has no {interval.value}ly price") from None
+            raise InvalidRequest(
+                f"plan {self.code!r} has no {interval.value}ly price", code="interval_not_sold"
+            ) from None
 
 
 @attrs.frozen
@@ -274,13 +278,13 @@ class Catalog:
             if plan.code == code:
                 return plan
         known = ", ".join(repr(p.code) for p in self.plans)
-        raise InvalidRequest(f"unknown plan {code!r}: the catalog has {known}")
+        raise InvalidRequest(f"unknown plan {code!r}: the catalog has {known}", code="unknown_plan")
 
     def feature(self, feature_id: str) -> Feature:
         for feature in self.features:
             if feature.id == feature_id:
                 return feature
-        raise InvalidRequest(f"unknown feature {feature_id!r}")
+        raise InvalidRequest(f"unknown feature {feature_id!r}", code="unknown_feature")
 
     @property
     def fallback_plan(self) -> Plan:

@@ -31,14 +31,20 @@ MAX_AMOUNT = 2**63 - 1
 
 def _check_amount(_: object, __: attrs.Attribute[int], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"money amounts are integers in minor units, not {value!r}")
+        raise InvalidRequest(
+            f"money amounts are integers in minor units, not {value!r}", code="invalid_money"
+        )
     if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
-        raise InvalidRequest("money amounts fit in 64 bits (at most 9,223,372,036,854,775,807)")
+        raise InvalidRequest(
+            "money amounts fit in 64 bits (at most 9,223,372,036,854,775,807)", code="invalid_money"
+        )
 
 
 def _check_currency(_: object, __: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not _CURRENCY.match(value):
-        raise InvalidRequest(f"currency must be an ISO 4217 code such as 'EUR', not {value!r}")
+        raise InvalidRequest(
+            f"currency must be an ISO 4217 code such as 'EUR', not {value!r}", code="invalid_money"
+        )
 
 
 @attrs.frozen(order=False)
@@ -60,7 +66,10 @@ class Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
-            raise InvalidRequest(f"cannot combine {self.currency} and {other.currency} amounts")
+            raise InvalidRequest(
+                f"cannot combine {self.currency} and {other.currency} amounts",
+                code="currency_mismatch",
+            )
         return other
 
     def __add__(self, other: Money) -> Money:

@@ -83,7 +83,7 @@ class TestUnknownWorkspace:
         self, billing: Billing, store: InMemoryStore, bad_id: object
     ) -> None:
         """Rule R17: a non-string id is InvalidRequest, never a crash inside the store."""
-        refused(store, InvalidRequest, "invalid_request", lambda: billing.members(bad_id))  # type: ignore[arg-type]
+        refused(store, InvalidRequest, "invalid_id", lambda: billing.members(bad_id))  # type: ignore[arg-type]
 
 
 class TestUnknownPlanOrInterval:
@@ -96,7 +96,7 @@ class TestUnknownPlanOrInterval:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_plan",
             lambda: billing.upgrade(
                 trial_id,
                 actor="tess",
@@ -114,7 +114,7 @@ class TestUnknownPlanOrInterval:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_plan",
             lambda: billing.preview_change(paid_id, actor=OWNER, plan="platinum", seats=4),
         )
 
@@ -126,7 +126,7 @@ class TestUnknownPlanOrInterval:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_interval",
             lambda: billing.upgrade(
                 trial_id,
                 actor="tess",
@@ -145,7 +145,7 @@ class TestUnknownPlanOrInterval:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_interval",
             lambda: billing.preview_change(paid_id, actor=OWNER, interval="week"),
         )
 
@@ -156,7 +156,7 @@ class TestUnknownPlanOrInterval:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_plan",
             lambda: billing.contact_sales(paid_id, actor=OWNER, message="hi", plan="platinum"),
         )
 
@@ -172,7 +172,7 @@ class TestNamesAndText:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_id",
             lambda: billing.create_workspace(owner=owner, name="Acme"),  # type: ignore[arg-type]
         )
 
@@ -184,7 +184,7 @@ class TestNamesAndText:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_text",
             lambda: billing.create_workspace(owner="olga", name=name),
         )
         trial = billing.create_workspace(owner="olga", name="Olga Co", trial=True).subscription
@@ -200,7 +200,7 @@ class TestNamesAndText:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_text",
             lambda: billing.contact_sales(paid_id, actor=OWNER, message=message),
         )
 
@@ -211,7 +211,7 @@ class TestNamesAndText:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_text",
             lambda: billing.billing_portal(trial_id, actor="tess", return_url=""),
         )
         assert billing.workspace(trial_id).subscription.customer_ref is None
@@ -228,7 +228,7 @@ class TestActionsTheStateDoesNotAllow:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "no_paid_subscription",
             lambda: getattr(billing, method)(trial_id, actor="tess"),
         )
 
@@ -239,7 +239,7 @@ class TestActionsTheStateDoesNotAllow:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "already_on_plan",
             lambda: billing.upgrade(
                 paid_id,
                 actor=OWNER,
@@ -259,7 +259,7 @@ class TestActionsTheStateDoesNotAllow:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "unknown_feature",
             lambda: billing.has_feature(paid_id, "teleport"),
         )
 
@@ -286,7 +286,12 @@ class TestActionsTheStateDoesNotAllow:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            {
+                "ops": "seats_below_minimum"
+                if seats == 0
+                else ("price_out_of_range" if unit_amount.amount < 0 else "currency_mismatch"),
+                " ": "invalid_id",
+            }[operator],
             lambda: billing.apply_custom_terms(
                 paid_id, operator=operator, seats=seats, unit_amount=unit_amount, interval="year"
             ),

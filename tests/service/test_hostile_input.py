@@ -50,20 +50,20 @@ class TestTextNoStoreCanKeep:
     def test_r17_an_id_no_store_can_keep_is_refused_on_write(
         self, billing: Billing, store: Store, ws_id: str, bad: str
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request",
+        refused(store, InvalidRequest, "invalid_id",
                 lambda: billing.add_member(ws_id, actor=OWNER, user=bad))  # fmt: skip
-        refused(store, InvalidRequest, "invalid_request",
+        refused(store, InvalidRequest, "invalid_id",
                 lambda: billing.create_workspace(owner=bad, name="Acme"))  # fmt: skip
-        refused(store, InvalidRequest, "invalid_request",
+        refused(store, InvalidRequest, "invalid_id",
                 lambda: billing.create_workspace("x", "A", workspace_id=bad))  # fmt: skip
 
     @pytest.mark.parametrize("bad", [SURROGATE, NUL], ids=["surrogate", "nul"])
     def test_r17_text_no_store_can_keep_is_refused(
         self, billing: Billing, store: Store, ws_id: str, bad: str
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request",
+        refused(store, InvalidRequest, "invalid_text",
                 lambda: billing.create_workspace(owner="x", name=f"Acme {bad}"))  # fmt: skip
-        refused(store, InvalidRequest, "invalid_request",
+        refused(store, InvalidRequest, "invalid_text",
                 lambda: billing.contact_sales(ws_id, actor=OWNER, message=bad))  # fmt: skip
 
     def test_r17_a_message_keeps_its_newlines(self, billing: Billing, ws_id: str) -> None:
@@ -95,7 +95,6 @@ class TestNumbersOutOfRange:
             lambda b: b.run_renewals(batch_size=10**30),
             lambda b: b.run_renewals(batch_size=-1),
             lambda b: b.run_renewals(batch_size="500"),
-            lambda b: b.run_renewals(progress="not callable"),
             lambda b: b.reconcile(page_size=None),
             lambda b: b.reconcile(page_size=0),
             lambda b: b.due_renewals(limit=-5),
@@ -106,7 +105,13 @@ class TestNumbersOutOfRange:
     def test_r17_job_and_outbox_numbers_are_checked(
         self, billing: Billing, store: Store, ws_id: str, call: Callable[[Billing], object]
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request", lambda: call(billing))
+        refused(store, InvalidRequest, "invalid_number", lambda: call(billing))
+
+    def test_r17_a_progress_callback_must_be_callable(
+        self, billing: Billing, store: Store, ws_id: str
+    ) -> None:
+        refused(store, InvalidRequest, "invalid_callback",
+                lambda: billing.run_renewals(progress="not callable"))  # type: ignore[arg-type]  # fmt: skip
 
     def test_r15_money_beyond_64_bits_is_refused(self) -> None:
         with pytest.raises(InvalidRequest):
@@ -116,7 +121,7 @@ class TestNumbersOutOfRange:
     def test_r17_a_negotiated_price_too_large_to_total_is_refused(
         self, billing: Billing, store: Store, ws_id: str
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request", lambda: billing.apply_custom_terms(
+        refused(store, InvalidRequest, "price_out_of_range", lambda: billing.apply_custom_terms(
             ws_id, operator="ops", seats=10, unit_amount=Money(2**62, "EUR"), interval="year",
         ))  # fmt: skip
 
@@ -184,7 +189,7 @@ class TestWorkspaceCreationFlags:
     def test_r17_an_empty_or_falsy_workspace_id_is_refused(
         self, billing: Billing, store: Store, workspace_id: object
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request", lambda: billing.create_workspace(
+        refused(store, InvalidRequest, "invalid_id", lambda: billing.create_workspace(
             owner="alice", name="Acme", workspace_id=workspace_id,  # type: ignore[arg-type]
         ))  # fmt: skip
 
@@ -192,7 +197,7 @@ class TestWorkspaceCreationFlags:
     def test_r17_a_trial_flag_is_a_bool_or_none(
         self, billing: Billing, store: Store, trial: object
     ) -> None:
-        refused(store, InvalidRequest, "invalid_request", lambda: billing.create_workspace(
+        refused(store, InvalidRequest, "invalid_flag", lambda: billing.create_workspace(
             owner="alice", name="Acme", trial=trial,  # type: ignore[arg-type]
         ))  # fmt: skip
 

@@ -74,7 +74,7 @@ class TestMemberRequests:
         method: Callable[[Billing, str], object],
     ) -> None:
         """Rule R17: naming a user who is not a member is NotFound."""
-        refused(store, NotFound, "not_found", lambda: method(billing, paid_id))
+        refused(store, NotFound, "not_a_member", lambda: method(billing, paid_id))
 
     def test_the_owner_cannot_be_removed(
         self, billing: Billing, store: InMemoryStore, paid_id: str
@@ -84,7 +84,7 @@ class TestMemberRequests:
             refused(
                 store,
                 InvalidRequest,
-                "invalid_request",
+                "owner_cannot_leave",
                 lambda actor=actor: billing.remove_member(paid_id, actor=actor, user=OWNER),
             )
 
@@ -96,7 +96,7 @@ class TestMemberRequests:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "owner_role_fixed",
             lambda: billing.change_role(paid_id, actor=ADMIN, user=OWNER, role=role),
         )
 
@@ -108,7 +108,7 @@ class TestMemberRequests:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            ("role_not_assignable" if role in (Role.OWNER, "owner") else "unknown_role"),
             lambda: billing.add_member(paid_id, actor=OWNER, user="nina", role=role),
         )
 
@@ -120,7 +120,7 @@ class TestMemberRequests:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            ("role_not_assignable" if role in (Role.OWNER, "owner") else "unknown_role"),
             lambda: billing.change_role(paid_id, actor=OWNER, user=MEMBER, role=role),
         )
 
@@ -133,7 +133,7 @@ class TestMemberRequests:
         refused(
             store,
             Conflict,
-            "conflict",
+            "already_member",
             lambda: billing.add_member(paid_id, actor=OWNER, user=user),
         )
 
@@ -145,7 +145,7 @@ class TestMemberRequests:
         refused(
             store,
             Conflict,
-            "conflict",
+            "already_active",
             lambda: billing.reactivate_member(paid_id, actor=OWNER, user=user),
         )
 
@@ -157,7 +157,7 @@ class TestMemberRequests:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_id",
             lambda: billing.add_member(paid_id, actor=OWNER, user=user),  # type: ignore[arg-type]
         )
 

@@ -266,7 +266,16 @@ class TestSeatCounts:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            (
+                {
+                    0: "seats_below_minimum",
+                    -1: "seats_below_minimum",
+                    10_001: "seats_above_maximum",
+                    10**18: "seats_above_maximum",
+                }.get(seats, "seats_not_whole")
+                if type(seats) is int
+                else "seats_not_whole"
+            ),
             lambda: billing.upgrade(
                 trial_id,
                 actor="tess",
@@ -291,7 +300,16 @@ class TestSeatCounts:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            (
+                {
+                    0: "seats_below_minimum",
+                    -1: "seats_below_minimum",
+                    10_001: "seats_above_maximum",
+                    10**18: "seats_above_maximum",
+                }.get(seats, "seats_not_whole")
+                if type(seats) is int
+                else "seats_not_whole"
+            ),
             lambda: billing.change_seats(paid_id, actor=OWNER, seats=seats),  # type: ignore[arg-type]
         )
         assert provider.invoices == invoices
@@ -304,7 +322,16 @@ class TestSeatCounts:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            (
+                {
+                    0: "seats_below_minimum",
+                    -1: "seats_below_minimum",
+                    10_001: "seats_above_maximum",
+                    10**18: "seats_above_maximum",
+                }.get(seats, "seats_not_whole")
+                if type(seats) is int
+                else "seats_not_whole"
+            ),
             lambda: billing.preview_change(paid_id, actor=OWNER, seats=seats),  # type: ignore[arg-type]
         )
 
@@ -334,7 +361,7 @@ class TestSeatCounts:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "not_on_paid_plan",
             lambda: billing.change_seats(ws_id, actor=owner, seats=8),
         )
 
@@ -356,7 +383,7 @@ class TestSeatCounts:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "seats_below_in_use",
             lambda: floored.change_seats(paid_id, actor=OWNER, seats=2),
         )
         assert floored.change_seats(paid_id, actor=OWNER, seats=3).pending_seats == 3

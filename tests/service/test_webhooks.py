@@ -537,6 +537,6 @@ class TestForgedWebhooks:
         refused(
             store,
             InvalidRequest,
-            "invalid_request",
+            "invalid_webhook_body",
             lambda: billing.handle_webhook(wrong, headers),
         )

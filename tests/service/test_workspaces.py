@@ -203,7 +203,7 @@ class TestTrialEligibility:
         refused(
             store,
             Conflict,
-            "conflict",
+            "workspace_exists",
             lambda: billing.create_workspace(owner="uma", name="Second", workspace_id="ws_taken"),
         )
 
@@ -233,6 +233,6 @@ class TestQueries:
         ws = paid_workspace(seats=3, owner="alice", members=("bob",), admins=("bob",))
         bob = billing.member(ws.id, "bob")
         assert (bob.user, bob.role, bob.status) == ("bob", Role.ADMIN, MemberStatus.ACTIVE)
-        refused(store, NotFound, "not_found", lambda: billing.member(ws.id, "eve"))
+        refused(store, NotFound, "not_a_member", lambda: billing.member(ws.id, "eve"))
         refused(store, NotFound, "not_found", lambda: billing.member("ws_missing", "bob"))
-        refused(store, InvalidRequest, "invalid_request", lambda: billing.workspaces_of(""))
+        refused(store, InvalidRequest, "invalid_id", lambda: billing.workspaces_of(""))

@@ -29,6 +29,7 @@ def test_every_document_with_python_has_runnable_samples() -> None:
     assert [p.name for p in DOCS if BLOCK.search(p.read_text())] == [
         "README.md",
         "concepts.md",
+        "errors.md",
         "integration.md",
         "json.md",
         "providers.md",

@@ -216,7 +216,8 @@ class _AwareClock:
         now = self._clock.now()
         if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise InvalidRequest(
-                f"the clock gave {now!r}: it must return aware datetimes (tzinfo=UTC)"
+                f"the clock gave {now!r}: it must return aware datetimes (tzinfo=UTC)",
+                code="invalid_clock",
             )
         return now
 

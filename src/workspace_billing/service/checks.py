@@ -51,7 +51,9 @@ def _unstorable(value: str, *, control: bool) -> str | None:
 def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = False) -> Workspace:
     """The workspace, or ``NotFound``; an id no workspace can have is not looked up."""
     if not isinstance(workspace_id, str):
-        raise InvalidRequest(f"a workspace id is a string, not {type(workspace_id).__name__}")
+        raise InvalidRequest(
+            f"a workspace id is a string, not {type(workspace_id).__name__}", code="invalid_id"
+        )
     if len(workspace_id) > MAX_ID or _unstorable(workspace_id, control=True):
         raise NotFound("no such workspace: the id is not one a workspace can have")
     ws = uow.get_workspace(workspace_id, for_update=for_update)
@@ -62,13 +64,19 @@ def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = Fals
 
 def role_of(role: Role | str) -> Role:
     if not isinstance(role, str):
-        raise InvalidRequest(f"a role is 'admin' or 'member', not {type(role).__name__}")
+        raise InvalidRequest(
+            f"a role is 'admin' or 'member', not {type(role).__name__}", code="unknown_role"
+        )
     try:
         parsed = Role(role)
     except ValueError:
-        raise InvalidRequest(f"unknown role {role!r}: use 'admin' or 'member'") from None
+        raise InvalidRequest(
+            f"unknown role {role!r}: use 'admin' or 'member'", code="unknown_role"
+        ) from None
     if parsed is Role.OWNER:
-        raise InvalidRequest("a workspace has one owner, set when it is created")
+        raise InvalidRequest(
+            "a workspace has one owner, set when it is created", code="role_not_assignable"
+        )
     return parsed
 
 
@@ -77,13 +85,13 @@ def identifier(what: str, value: object) -> str:
     (64 for a workspace), not blank, no control character, valid Unicode."""
     if not isinstance(value, str) or not value.strip():
         shown = repr(value) if isinstance(value, str) else type(value).__name__
-        raise InvalidRequest(f"{what} must be a non-empty string, not {shown}")
+        raise InvalidRequest(f"{what} must be a non-empty string, not {shown}", code="invalid_id")
     limit = MAX_ID if what == "workspace_id" else MAX_REF
     if len(value) > limit:
-        raise InvalidRequest(f"{what} is at most {limit} characters")
+        raise InvalidRequest(f"{what} is at most {limit} characters", code="invalid_id")
     problem = _unstorable(value, control=True)
     if problem:
-        raise InvalidRequest(f"{what} {problem}")
+        raise InvalidRequest(f"{what} {problem}", code="invalid_id")
     return value
 
 
@@ -91,21 +99,25 @@ def text(what: str, value: object, limit: int) -> str:
     """Free text (a name, a message, a URL): not blank, at most ``limit``
     characters, valid Unicode without NUL."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{what} must be a non-empty string")
+        raise InvalidRequest(f"{what} must be a non-empty string", code="invalid_text")
     if len(value) > limit:
-        raise InvalidRequest(f"{what} is at most {limit} characters")
+        raise InvalidRequest(f"{what} is at most {limit} characters", code="invalid_text")
     problem = _unstorable(value, control=False)
     if problem:
-        raise InvalidRequest(f"{what} {problem}")
+        raise InvalidRequest(f"{what} {problem}", code="invalid_text")
     return value
 
 
 def count(what: str, value: object, *, least: int = 1, most: int = MAX_PAGE) -> int:
     """A whole number in ``least..most`` (a limit, a batch or page size)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{what} must be a whole number, not {type(value).__name__}")
+        raise InvalidRequest(
+            f"{what} must be a whole number, not {type(value).__name__}", code="invalid_number"
+        )
     if not least <= value <= most:
-        raise InvalidRequest(f"{what} must be between {least} and {most}, not {value}")
+        raise InvalidRequest(
+            f"{what} must be between {least} and {most}, not {value}", code="invalid_number"
+        )
     return value
 
 
@@ -115,7 +127,7 @@ def flag(what: str, value: object, *, optional: bool = False) -> bool | None:
         return None
     if not isinstance(value, bool):
         allowed = "True, False or None" if optional else "True or False"
-        raise InvalidRequest(f"{what} must be {allowed}, not {value!r}")
+        raise InvalidRequest(f"{what} must be {allowed}, not {value!r}", code="invalid_flag")
     return value
 
 
@@ -136,16 +148,23 @@ def check_seats(
     """A seat count the plan allows (at least the owner's seat, at most
     ``max_seats``; not below the seats in use when the catalog sets that floor)."""
     if isinstance(seats, bool) or not isinstance(seats, int):
-        raise InvalidRequest(f"seats must be a whole number, not {seats!r}")
+        raise InvalidRequest(f"seats must be a whole number, not {seats!r}", code="seats_not_whole")
     if seats < 1:
-        raise InvalidRequest("seats must be at least 1: the owner holds a seat")
+        raise InvalidRequest(
+            "seats must be at least 1: the owner holds a seat", code="seats_below_minimum"
+        )
     if seats > plan.max_seats:
         raise InvalidRequest(
-            f"at most {plan.max_seats} seats can be bought on {plan.code!r}; contact sales for more"
+            f"at most {plan.max_seats} seats can be bought on {plan.code!r}; "
+            "contact sales for more",
+            code="seats_above_maximum",
+            max_seats=plan.max_seats,
         )
     used = active_count(members)
     if floor and catalog.seat_floor is SeatFloor.SEATS_IN_USE and seats < used:
         raise InvalidRequest(
-            f"{used} members are active: remove members before going below {used} seats"
+            f"{used} members are active: remove members before going below {used} seats",
+            code="seats_below_in_use",
+            seats_used=used,
         )
     return seats

@@ -70,7 +70,8 @@ def add(
     existing = find(members, user)
     if existing is not None:
         hint = "" if existing.is_active else ": reactivate them instead"
-        raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}")
+        raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}", code="already_member",
+                       active=existing.is_active)  # fmt: skip
     require_seat(ws, members)
     seq = ws.member_seq + 1
     member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
@@ -83,7 +84,9 @@ def remove(ws: Workspace, members: list[Member], *, actor: str, user: str, now: 
     require_manager(ws.id, members, actor)
     member = member_of(ws, members, user)
     if member.is_owner:
-        raise InvalidRequest("the owner cannot be removed from their workspace")
+        raise InvalidRequest(
+            "the owner cannot be removed from their workspace", code="owner_cannot_leave"
+        )
     before = {"role": member.role.value, "status": member.status.value}
     event = member_event(EventType.MEMBER_REMOVED, ws, member, actor, now, before=before)
     return Change(ws, events=(event,), removed=(member.user,))
@@ -96,7 +99,7 @@ def reactivate(
     require_manager(ws.id, members, actor)
     member = member_of(ws, members, user)
     if member.is_active:
-        raise Conflict(f"{user!r} is already active in {ws.id!r}")
+        raise Conflict(f"{user!r} is already active in {ws.id!r}", code="already_active")
     require_seat(ws, members)
     seq = ws.member_seq + 1
     back = attrs.evolve(
@@ -116,7 +119,7 @@ def change_role(
     require_manager(ws.id, members, actor)
     member = member_of(ws, members, user)
     if member.is_owner:
-        raise InvalidRequest("the owner's role cannot change")
+        raise InvalidRequest("the owner's role cannot change", code="owner_role_fixed")
     if member.role is role:
         return Change(ws)
     changed = attrs.evolve(member, role=role)
@@ -141,7 +144,7 @@ def member_named(members: Iterable[Member], user: str) -> Member:
 def member_of(ws: Workspace, members: Iterable[Member], user: str) -> Member:
     member = find(members, user)
     if member is None:
-        raise NotFound(f"{user!r} is not a member of {ws.id!r}")
+        raise NotFound(f"{user!r} is not a member of {ws.id!r}", code="not_a_member")
     return member
 
 

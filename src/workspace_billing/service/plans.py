@@ -236,12 +236,12 @@ def requested(
     A plan sold through sales is refused first, before seats or interval (R7).
     """
     if plan is None and not sub.status.is_paid:
-        raise InvalidRequest("name the plan to upgrade to")
+        raise InvalidRequest("name the plan to upgrade to", code="plan_required")
     target = catalog.plan(plan if plan is not None else sub.plan)
     if not target.self_serve:
         raise PlanNotSelfServe(f"plan {target.code!r} is sold by our sales team: use contact_sales")
     if not target.per_seat:
-        raise InvalidRequest(f"plan {target.code!r} is not a paid plan")
+        raise InvalidRequest(f"plan {target.code!r} is not a paid plan", code="plan_not_paid")
     period = sub.interval or Interval.MONTH if interval is None else Interval.parse(interval)
     target.price(period)
     count = seats if seats is not None else sub.seats
@@ -266,11 +266,15 @@ def check_upgrade(
     text("cancel_url", cancel_url, 2000)
     sub = ws.subscription
     if sub.is_sales_managed:
-        raise InvalidRequest("this workspace has a negotiated plan: contact sales to change it")
+        raise InvalidRequest(
+            "this workspace has a negotiated plan: contact sales to change it",
+            code="negotiated_plan",
+        )
     if sub.is_provider_managed and target.code == sub.plan and period is sub.interval:
         raise InvalidRequest(
             f"the workspace is already on {target.code!r} ({period.value}ly): "
-            "use change_seats to change its seats"
+            "use change_seats to change its seats",
+            code="already_on_plan",
         )
     return target, period, count
 
@@ -279,9 +283,14 @@ def check_seat_change(catalog: Catalog, ws: Workspace, members: list[Member], *,
     """R9: seats are bought on a self-serve paid plan; its provider subscription."""
     sub = ws.subscription
     if sub.is_sales_managed:
-        raise InvalidRequest("seats of a negotiated plan are changed by sales (contact_sales)")
+        raise InvalidRequest(
+            "seats of a negotiated plan are changed by sales (contact_sales)",
+            code="negotiated_plan",
+        )
     if not sub.is_provider_managed or sub.subscription_ref is None:
-        raise InvalidRequest("seats are bought on a paid plan: upgrade first")
+        raise InvalidRequest(
+            "seats are bought on a paid plan: upgrade first", code="not_on_paid_plan"
+        )
     check_seats(catalog, catalog.plan(sub.plan), seats, members)
     return sub.subscription_ref
 
@@ -289,7 +298,9 @@ def check_seat_change(catalog: Catalog, ws: Workspace, members: list[Member], *,
 def check_cancellable(ws: Workspace, members: list[Member]) -> None:
     """R13: only a paid subscription is canceled or resumed."""
     if not ws.subscription.status.is_paid:
-        raise InvalidRequest("there is no paid subscription to cancel or resume")
+        raise InvalidRequest(
+            "there is no paid subscription to cancel or resume", code="no_paid_subscription"
+        )
 
 
 def flag_cancellation(ws: Workspace, *, cancel: bool, actor: str, now: datetime) -> Change:

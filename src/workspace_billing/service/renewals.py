@@ -67,7 +67,9 @@ class RenewalJobs(ServiceBase):
         """
         batch_size = count("batch_size", batch_size)
         if progress is not None and not callable(progress):
-            raise InvalidRequest("progress must be a callable taking the report so far")
+            raise InvalidRequest(
+                "progress must be a callable taking the report so far", code="invalid_callback"
+            )
         now = self._clock.now()
         after: tuple[datetime, str] | None = None
         report = _Tally()

@@ -66,10 +66,13 @@ class SalesActions(ServiceBase):
         period = Interval.parse(interval)
         if not isinstance(unit_amount, Money) or not 0 <= unit_amount.amount <= MAX_UNIT_AMOUNT:
             raise InvalidRequest(
-                f"unit_amount must be a Money amount from 0 to {MAX_UNIT_AMOUNT} minor units"
+                f"unit_amount must be a Money amount from 0 to {MAX_UNIT_AMOUNT} minor units",
+                code="price_out_of_range",
             )
         if unit_amount.currency != self.catalog.currency:
-            raise InvalidRequest(f"the catalog sells in {self.catalog.currency}")
+            raise InvalidRequest(
+                f"the catalog sells in {self.catalog.currency}", code="currency_mismatch"
+            )
         ws, members = self._read(workspace_id)
         check_seats(self.catalog, target, seats, members, floor=False)
         sub = ws.subscription
@@ -104,7 +107,7 @@ def sales_plan(catalog: Catalog) -> Plan:
     for plan in catalog.plans:
         if not plan.self_serve:
             return plan
-    raise InvalidRequest("the catalog has no plan sold through sales")
+    raise InvalidRequest("the catalog has no plan sold through sales", code="no_sales_plan")
 
 
 def sales_request(

@@ -38,7 +38,10 @@ class WebhookIntake(ServiceBase):
         or the (name, value) pairs an ASGI or WSGI server gives, str or bytes.
         """
         if not isinstance(payload, bytes):
-            raise InvalidRequest("pass the webhook's raw body as bytes, before any JSON parsing")
+            raise InvalidRequest(
+                "pass the webhook's raw body as bytes, before any JSON parsing",
+                code="invalid_webhook_body",
+            )
         applied = duplicates = ignored = 0
         for event in self._provider.parse_webhook(payload, header_map(headers)):
             if event.type is ProviderEventType.CUSTOMER_DELETED and event.customer_ref:

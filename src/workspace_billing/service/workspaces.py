@@ -78,7 +78,7 @@ class WorkspaceActions(ServiceBase):
         for member in members:
             if member.user == user:
                 return member
-        raise NotFound(f"{user!r} is not a member of {ws.id!r}")
+        raise NotFound(f"{user!r} is not a member of {ws.id!r}", code="not_a_member")
 
     def subscription(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
         """The subscription screen (R3); owner and admins only (R5)."""

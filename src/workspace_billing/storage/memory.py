@@ -15,7 +15,7 @@ from datetime import datetime
 
 import attrs
 
-from ..errors import Conflict
+from ..errors import Conflict, StoreBusy
 from ..events import Event
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
@@ -120,16 +120,16 @@ class _MemoryUnitOfWork:
     def add_workspace(self, workspace: Workspace) -> None:
         self._write()
         if self.get_workspace(workspace.id) is not None:
-            raise Conflict(f"workspace {workspace.id!r} already exists")
+            raise Conflict(f"workspace {workspace.id!r} already exists", code="workspace_exists")
         self._workspaces[workspace.id] = workspace
 
     def save_workspace(self, workspace: Workspace) -> Workspace:
         self._write()
         stored = self.get_workspace(workspace.id)
         if stored is None:
-            raise Conflict(f"workspace {workspace.id!r} does not exist")
+            raise StoreBusy(f"workspace {workspace.id!r} does not exist (any more)")
         if stored.version != workspace.version:
-            raise Conflict(
+            raise StoreBusy(
                 f"workspace {workspace.id!r} changed since it was read "
                 f"(version {stored.version}, not {workspace.version})"
             )
@@ -227,7 +227,7 @@ class _MemoryUnitOfWork:
         for ws in workspaces:
             stored = self.get_workspace(ws.id)
             if stored is None or stored.version != ws.version:
-                raise Conflict(f"workspace {ws.id!r} changed since it was read, or is gone")
+                raise StoreBusy(f"workspace {ws.id!r} changed since it was read, or is gone")
         return [self.save_workspace(ws) for ws in workspaces]
 
     def save_members(self, members: Sequence[Member]) -> None:
@@ -238,7 +238,7 @@ class _MemoryUnitOfWork:
         stored = [self.get_workspace(r.workspace_id) for r in renewals]
         for renewal, ws in zip(renewals, stored, strict=True):
             if ws is None or ws.version != renewal.version:
-                raise Conflict(f"workspace {renewal.workspace_id!r} changed since it was read")
+                raise StoreBusy(f"workspace {renewal.workspace_id!r} changed since it was read")
         for renewal, ws in zip(renewals, stored, strict=True):
             assert ws is not None
             self.save_workspace(renewal.apply(ws))

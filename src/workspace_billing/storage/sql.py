@@ -33,7 +33,7 @@ except ImportError as missing:  # pragma: no cover - exercised only without the 
         '(or "workspace-billing[postgres]" for PostgreSQL)'
     ) from missing
 
-from ..errors import Conflict, InvalidRequest, StoreError
+from ..errors import Conflict, InvalidRequest, StoreBusy, StoreError
 from ..ports import StoreSnapshot
 from . import schema
 from .schema import metadata
@@ -214,6 +214,9 @@ def _translated(secrets: Sequence[str] = ()) -> Iterator[None]:
 
 
 def _library_error(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> StoreError | Conflict:
+    """A driver error as the library's: a duplicate is ``Conflict``; a lock wait,
+    a serialization failure or a deadlock ``StoreBusy`` (retry); the rest
+    ``StoreError``."""
     if not isinstance(e, sa_exc.DBAPIError):
         return StoreError(f"the database failed: {_redacted(str(e), secrets)}")
     reason = _reason(e, secrets)
@@ -222,8 +225,8 @@ def _library_error(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> StoreEr
     if not _retryable(e):
         return StoreError(f"the database failed: {reason}")
     if isinstance(e, sa_exc.OperationalError):
-        return Conflict(f"the database is busy, retry: {reason}")
-    return Conflict(f"concurrent change, retry: {reason}")
+        return StoreBusy(f"the database is busy, retry: {reason}")
+    return StoreBusy(f"concurrent change, retry: {reason}")
 
 
 def _retryable(error: sa_exc.DBAPIError) -> bool:

@@ -17,7 +17,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..errors import Conflict
+from ..errors import Conflict, StoreBusy
 from ..events import Event
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
@@ -110,7 +110,7 @@ class _SQLUnitOfWork:
         self._write()
         exists = sa.select(workspaces.c.id).where(workspaces.c.id == workspace.id)
         if self._conn.execute(exists).first() is not None:
-            raise Conflict(f"workspace {workspace.id!r} already exists")
+            raise Conflict(f"workspace {workspace.id!r} already exists", code="workspace_exists")
         self._conn.execute(_INSERT_WORKSPACE, workspace_row(workspace, self._codec))
 
     def save_workspace(self, workspace: Workspace) -> Workspace:
@@ -119,7 +119,7 @@ class _SQLUnitOfWork:
         row = workspace_row(saved, self._codec)
         row.update(b_id=workspace.id, b_version=workspace.version)
         if self._conn.execute(_SAVE_WORKSPACE, row).rowcount != 1:
-            raise Conflict(f"workspace {workspace.id!r} changed since it was read, or is gone")
+            raise StoreBusy(f"workspace {workspace.id!r} changed since it was read, or is gone")
         return saved
 
     # ------------------------------------------------------------------ members
@@ -265,7 +265,7 @@ class _SQLUnitOfWork:
             row.update(b_id=old.id, b_version=old.version)
             rows.append(row)
         if _SAVE_WORKSPACES.run(self._conn, rows) != len(many):
-            raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
+            raise StoreBusy("a workspace changed since it was read: nothing of the batch was saved")
         return saved
 
     def save_members(self, many: Sequence[Member]) -> None:
@@ -297,7 +297,7 @@ class _SQLUnitOfWork:
             for r in renewals
         ]
         if _RENEW_IN_PLACE.run(self._conn, rows) != len(renewals):
-            raise Conflict("a workspace changed since it was read: nothing of the batch was saved")
+            raise StoreBusy("a workspace changed since it was read: nothing of the batch was saved")
         self._insert_events([r.event for r in renewals], cursors=False)
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
