@@ -70,11 +70,31 @@ class SeatFloor(enum.StrEnum):
     """Never below the active members: the admin removes members first."""
 
 
+def _freeze_names(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({language.lower(): name for language, name in value.items()})
+
+
+def _named(name: str, names: Mapping[str, str], locale: str | None) -> str:
+    """``name`` in ``locale`` (``fr``, ``fr_FR``, ``fr-CA``...), else the default."""
+    if not isinstance(locale, str):
+        return name
+    language = locale.replace("-", "_").lower()
+    return names.get(language) or names.get(language.split("_", 1)[0]) or name
+
+
 @attrs.frozen
 class Feature:
+    """A feature plans grant; ``names`` holds its display name per language
+    (``{"fr": "Journal d'audit"}``), ``name`` the default (English)."""
+
     id: str
     name: str
     kind: FeatureKind = FeatureKind.FLAG
+    names: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_names, eq=False)
+
+    def display_name(self, locale: str | None = None) -> str:
+        """The name to show a user of ``locale``; ``name`` when none is given for it."""
+        return _named(self.name, self.names, locale)
 
     def to_dict(self) -> JSONDict:
         return {"id": self.id, "name": self.name, "kind": self.kind.value}
@@ -107,6 +127,12 @@ class Plan:
     per_seat: bool = True
     member_cap: int | None = None
     max_seats: int = DEFAULT_MAX_SEATS
+    names: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_names, eq=False)
+    """The display name per language (``{"fr": "Entreprise"}``); ``name`` is the default."""
+
+    def display_name(self, locale: str | None = None) -> str:
+        """The name to show a user of ``locale``; ``name`` when none is given for it."""
+        return _named(self.name, self.names, locale)
 
     def to_dict(self) -> JSONDict:
         """JSON-ready: ``features`` by feature id, ``prices`` by interval (docs/json.md)."""
@@ -199,13 +225,17 @@ def _plan_tuple(values: Iterable[Plan]) -> tuple[Plan, ...]:
 
 def _default_features() -> tuple[Feature, ...]:
     return (
-        Feature("projects", "Projects", FeatureKind.LIMIT),
-        Feature("storage_gb", "Storage (GB)", FeatureKind.LIMIT),
-        Feature("api_access", "API access"),
-        Feature("audit_log", "Audit log"),
-        Feature("sso", "Single sign-on (SAML)"),
-        Feature("priority_support", "Priority support"),
-        Feature("custom_contract", "Custom contract and invoicing"),
+        Feature("projects", "Projects", FeatureKind.LIMIT, {"fr": "Projets"}),
+        Feature("storage_gb", "Storage (GB)", FeatureKind.LIMIT, {"fr": "Stockage (Go)"}),
+        Feature("api_access", "API access", names={"fr": "Accès à l’API"}),
+        Feature("audit_log", "Audit log", names={"fr": "Journal d’audit"}),
+        Feature("sso", "Single sign-on (SAML)", names={"fr": "Authentification unique (SAML)"}),
+        Feature("priority_support", "Priority support", names={"fr": "Support prioritaire"}),
+        Feature(
+            "custom_contract",
+            "Custom contract and invoicing",
+            names={"fr": "Contrat et facturation sur mesure"},
+        ),
     )
 
 
@@ -238,6 +268,7 @@ class Catalog:
                 Plan(
                     code="free",
                     name="Free",
+                    names={"fr": "Gratuit"},
                     features={"projects": 3, "storage_gb": 1},
                     per_seat=False,
                     member_cap=2,
@@ -257,6 +288,7 @@ class Catalog:
                 Plan(
                     code="enterprise",
                     name="Enterprise",
+                    names={"fr": "Entreprise"},
                     features={
                         "projects": None,
                         "storage_gb": None,

@@ -37,6 +37,8 @@ from types import MappingProxyType
 
 import attrs
 
+from .messages import render
+
 __all__ = [
     "CODES",
     "BillingError",
@@ -91,6 +93,12 @@ class BillingError(Exception):
     def http_status(self) -> int:
         """The HTTP status a web host answers with (``CODES``)."""
         return CODES[self.code].http_status
+
+    def user_message(self, locale: str | None = "en") -> str:
+        """What to tell the workspace's users, in ``locale`` (``en``, ``fr``; any
+        other falls back to English): no internal id or word, the facts they
+        need ("3 of 3 licences are used"). ``str(error)`` stays the developer's."""
+        return render(self.code, self.details, locale)
 
     def to_dict(self) -> dict[str, Detail]:
         """``{"code", "message", "retryable", **details}``: JSON-ready for an API body."""

@@ -193,3 +193,39 @@ class TestTheTable:
     def test_only_a_busy_store_a_failing_store_or_provider_is_worth_retrying(self) -> None:
         retry = {code for code, c in CODES.items() if c.retryable}
         assert retry == {"store_busy", "store_error", "provider_error"}
+
+
+class TestUserMessages:
+    """``error.user_message(locale)``: safe to show the workspace's users, in English
+    and French, with the facts they need and no internal id or word."""
+
+    @pytest.mark.parametrize("code", sorted(CASES))
+    def test_each_refusal_reads_well_in_english_and_french(
+        self,
+        billing: Billing,
+        provider: FakePaymentProvider,
+        worlds: dict[str, str],
+        code: str,
+    ) -> None:
+        with pytest.raises(BillingError) as raised:
+            CASES[code](billing, worlds, provider)
+        english, french = raised.value.user_message("en"), raised.value.user_message("fr")
+        assert english
+        assert french
+        assert english != french
+        for text in (english, french):
+            assert not any(ws_id in text for ws_id in worlds.values())
+            assert "ws_" not in text
+            assert "_" not in text.replace("%", "")  # no code or internal word
+            assert "%(" not in text  # every fact filled in
+        assert raised.value.user_message("de") == english  # unknown: English
+        assert raised.value.user_message("fr_FR") == french
+
+    def test_the_facts_a_user_needs_are_in_the_sentence(
+        self, billing: Billing, provider: FakePaymentProvider, worlds: dict[str, str]
+    ) -> None:
+        with pytest.raises(BillingError) as full:
+            CASES["seat_limit_reached"](billing, worlds, provider)
+        assert full.value.user_message("en").startswith("2 of 2 licences are used")
+        assert "2 licences sur 2 sont utilisées" in full.value.user_message("fr")
+        assert "vous devez acheter des licences" in full.value.user_message("fr")

@@ -19,8 +19,8 @@ PACKAGE = Path(workspace_billing.__file__).parent
 MAX_LINES = 500
 
 CORE = {
-    "catalog", "clock", "errors", "events", "jsonable", "mirror", "money", "overview",
-    "permissions", "ports", "renewal", "subscription", "workspace",
+    "catalog", "clock", "errors", "events", "jsonable", "messages", "mirror", "money",
+    "overview", "permissions", "ports", "renewal", "subscription", "workspace",
 }  # fmt: skip
 
 # Layer of a module (by its dotted name inside the package) -> layers it may import.
