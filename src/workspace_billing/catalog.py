@@ -97,7 +97,12 @@ class Feature:
         return _named(self.name, self.names, locale)
 
     def to_dict(self) -> JSONDict:
-        return {"id": self.id, "name": self.name, "kind": self.kind.value}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind.value,
+            "names": dict(self.names),
+        }
 
 
 def _freeze_features(value: Mapping[str, FeatureValue]) -> Mapping[str, FeatureValue]:
@@ -145,6 +150,7 @@ class Plan:
             "per_seat": self.per_seat,
             "member_cap": self.member_cap,
             "max_seats": self.max_seats,
+            "names": dict(self.names),
         }
 
     def price(self, interval: Interval) -> Money:

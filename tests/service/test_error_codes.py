@@ -13,6 +13,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from jsonschema import Draft202012Validator
 from tests.conftest import PaidWorkspace
 from tests.service.support import CANCEL_URL, OK_URL, OWNER
 
@@ -29,6 +30,8 @@ from workspace_billing import (
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+SCHEMA = DOCS.parent / "schema" / "error.schema.json"
+ERROR_SCHEMA = Draft202012Validator(json.loads(SCHEMA.read_text()))
 
 Case = Callable[[Billing, dict[str, str], FakePaymentProvider], object]
 
@@ -176,6 +179,7 @@ class TestEveryCode:
         assert error.http_status == CODES[code].http_status
         body = error.to_dict()
         assert json.loads(json.dumps(body)) == body
+        ERROR_SCHEMA.validate(body)
         assert (body["code"], body["message"]) == (code, error.message)
         assert store.snapshot() == before
 
@@ -189,6 +193,10 @@ class TestTheTable:
             code: (c.kind.__name__, c.http_status, c.retryable) for code, c in CODES.items()
         }
         assert table == expected
+
+    def test_the_error_schema_names_every_code(self) -> None:
+        schema = json.loads(SCHEMA.read_text())
+        assert set(schema["properties"]["code"]["enum"]) == set(CODES)
 
     def test_only_a_busy_store_a_failing_store_or_provider_is_worth_retrying(self) -> None:
         retry = {code for code, c in CODES.items() if c.retryable}
