@@ -2,7 +2,8 @@
 
 Every ```python block of a file runs, in order, in one namespace per file.
 Blocks fenced as ```py are fragments for a web framework or a host's own
-code (Flask, Django, a custom store) and are shown, not run.
+code (Flask, Django, a custom store) and are shown, not run. The rule ids the
+pages cite (R1-R18) and the outbox's event types are defined in docs/concepts.md.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from workspace_billing import EventType
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+CONCEPTS = ROOT / "docs" / "concepts.md"
+RULE_CITED = re.compile(r"\bR(\d+)\b")
+RULE_DEFINED = re.compile(r"^- \*\*R(\d+) [A-Z]", re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
@@ -36,3 +42,21 @@ def test_every_document_with_python_has_runnable_samples() -> None:
         "storage.md",
         "testing.md",
     ]
+
+
+def test_every_rule_cited_is_defined_in_concepts() -> None:
+    """docs/concepts.md defines each rule (a "- **R9 Buying seats.**" line) the docs cite."""
+    defined = [int(n) for n in RULE_DEFINED.findall(CONCEPTS.read_text())]
+    assert defined == list(range(1, 19)), "R1-R18, once each and in order"
+    undefined = {
+        path.name: sorted(cited)
+        for path in DOCS
+        if (cited := {int(n) for n in RULE_CITED.findall(path.read_text())} - set(defined))
+    }
+    assert not undefined, f"cited but not defined in docs/concepts.md: {undefined}"
+
+
+def test_concepts_names_every_event_type() -> None:
+    """The outbox's event types, as docs/concepts.md lists them for hosts."""
+    page = CONCEPTS.read_text()
+    assert [t.value for t in EventType if f"`{t.value}`" not in page] == []
