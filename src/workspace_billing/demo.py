@@ -1,17 +1,20 @@
 """The product story, told by the library itself: ``workspace-billing demo``.
 
-It runs on the embedded default (a SQLite file) or any database URL, with the
+It runs on the embedded default (a SQLite file) or a database URL, with the
 fake provider and a fake clock, so it needs no network and no account, and
-prints one line per step.
+prints one line per step. It refuses a database that already holds workspaces:
+its story is never mixed into real data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TextIO
 
 from .billing import Billing
 from .catalog import Catalog
+from .cli_output import counted, number
 from .clock import FakeClock
 from .errors import BillingError, Conflict, InvalidRequest
 from .overview import SubscriptionOverview
@@ -22,23 +25,40 @@ from .workspace import Role
 
 __all__ = ["run_demo"]
 
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+_IN_USE = (
+    "the database already holds workspaces: the demo writes its own story, so it runs "
+    "only on a database without any (a new one), or without --db on a temporary file"
+)
+
 
 def run_demo(out: TextIO, *, db_url: str | None = None) -> int:
     """Walk through the seed's story; returns the process exit code (0).
 
     ``db_url`` names the database (its schema is created if needed); without
-    it the story runs in memory. The demo's workspaces must not exist there yet.
+    it the story runs in memory. A database that already holds workspaces is
+    refused (``InvalidRequest``) before anything is written or printed.
     """
     if db_url is None:
         return _story(InMemoryStore(), out)
     from .storage.sql import SQLStore  # noqa: PLC0415 - the optional [sql] extra
 
-    store = SQLStore.from_url(db_url, create_schema=True)
-    out.write(f"Database: {store.url}\n")
+    store = SQLStore.from_url(db_url)
     try:
+        if store.schema_version() > 0 and _in_use(store):
+            raise InvalidRequest(_IN_USE)
+        store.create_schema()
+        out.write(f"Database: {store.url}\n")
         return _story(store, out)
     finally:
         store.dispose()
+
+
+def _in_use(store: Store) -> bool:
+    """Whether the store holds workspaces: every workspace is created with its
+    ``workspace_created`` event, and any due one is found by its index."""
+    with store.unit_of_work(read_only=True) as uow:
+        return bool(uow.events_after(0, 1) or uow.due_workspace_ids(_END_OF_TIME, 1))
 
 
 def _story(store: Store, out: TextIO) -> int:
@@ -50,10 +70,7 @@ def _story(store: Store, out: TextIO) -> int:
     try:
         acme = billing.create_workspace(owner="alice", name="Acme", workspace_id="ws_acme")
     except Conflict:
-        raise InvalidRequest(
-            "the demo tells its story from the start: give it a database without its "
-            "workspaces (a new one), or leave out --db"
-        ) from None
+        raise InvalidRequest(_IN_USE) from None
     overview = billing.subscription(acme.id, actor="alice")
     step("Alice creates her first workspace, Acme", _status(overview))
     side = billing.create_workspace(owner="alice", name="Side project", workspace_id="ws_side")
@@ -80,7 +97,7 @@ def _story(store: Store, out: TextIO) -> int:
     delivered = provider.deliver(billing.handle_webhook)
     step(
         "She pays; the provider's webhooks arrive",
-        f"{delivered} webhooks, {_status(billing.subscription(acme.id, actor='alice'))}",
+        f"{counted(delivered, 'webhook')}, {_status(billing.subscription(acme.id, actor='alice'))}",
     )
 
     billing.add_member(acme.id, actor="alice", user="carol", role=Role.ADMIN)
@@ -102,17 +119,18 @@ def _story(store: Store, out: TextIO) -> int:
     step("Alice lowers the seats to 3", f"scheduled for the renewal on {when}; {_seats(overview)}")
     plan = billing.preview_renewal(acme.id)
     names = ", ".join(m.user for m in plan.deactivate) or "nobody"
-    step("The renewal preview", f"{plan.seats} seats; would deactivate {names}")
+    step("The renewal preview", f"{counted(plan.seats, 'seat')}; would deactivate {names}")
 
     clock.advance(days=30)
     report = billing.run_renewals()
     provider.deliver(billing.handle_webhook)
     members = ", ".join(f"{m.user} ({m.status.value})" for m in billing.members(acme.id))
-    step("The month ends: renewal", f"{report.deactivated} deactivated; {members}")
+    gone = counted(report.deactivated, "member")
+    step("The month ends: renewal", f"{gone} deactivated; {members}")
 
     event = billing.contact_sales(acme.id, actor="alice", message="We will need 200 seats and SSO")
     step("Alice asks sales for Enterprise", f"event #{event.cursor} ({event.type.value})")
-    step("Events in the outbox", str(len(billing.events())))
+    step("Events in the outbox", number(len(billing.events())))
     return 0
 
 
@@ -140,4 +158,4 @@ def _status(o: SubscriptionOverview) -> str:
 
 
 def _seats(o: SubscriptionOverview) -> str:
-    return f"{o.seats_used}/{o.seats} seats in use"
+    return f"{number(o.seats_used)}/{counted(o.seats, 'seat')} in use"

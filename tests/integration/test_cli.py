@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -17,8 +18,9 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import _wipe, postgres_url
 
-from workspace_billing import Billing, Catalog, Store
+from workspace_billing import Billing, Catalog, RenewalReport, Store
 from workspace_billing import cli as cli_module
+from workspace_billing.cli_output import Progress, counted, progress_line
 from workspace_billing.errors import InvalidRequest, StoreError
 from workspace_billing.storage.schema import SCHEMA_VERSION
 from workspace_billing.storage.sql import SQLStore
@@ -97,7 +99,7 @@ class TestRenew:
         }
         again = cli("renew", "--db", db, "--app", "cli_app:make")
         assert again.returncode == 0
-        assert again.stdout.startswith("renewals: 0 due")
+        assert again.stdout.startswith("renewals: 0 workspaces due")
 
     def test_without_a_provider_provider_managed_renewals_fail_with_exit_3(self, db: str) -> None:
         later = LATER + timedelta(days=15)  # the paid workspace's period has ended too
@@ -165,6 +167,8 @@ class TestOtherCommands:
         assert (first.returncode, second.returncode) == (0, 0), first.stderr
         assert json.loads(first.stdout) == {"applied": 0, "duplicates": 0, "ignored": 1}
         assert json.loads(second.stdout)["duplicates"] == 1
+        third = cli(*base, "--header", f"{header[0]}: {header[1]}")
+        assert third.stdout == "webhook: 0 events applied, 1 already applied, 0 ignored\n"
         forged = cli(*base, "--header", "Fake-Signature: t=1,v1=00")
         assert forged.returncode == 1
         assert "webhook_verification_failed" in forged.stderr
@@ -472,4 +476,244 @@ class TestNumbers:
         assert json.loads(done.stdout)["changed"] == 3
         done = cli("reconcile", "--db", db, "--page-size", "10000")
         assert done.returncode == 3, done.stderr  # done; the provider-managed one needs --app
-        assert done.stdout.startswith("reconcile: 1 subscriptions compared")
+        assert done.stdout.startswith("reconcile: 1 subscription compared")
+
+
+# ------------------------------------------------------ issue 12: a CLI that reads well
+
+
+def one_due_workspace(url: str) -> None:
+    """A database whose one due workspace ends its trial with one member too many."""
+    store = SQLStore.from_url(url, create_schema=True)
+    try:
+        clock = FakeClock(START)
+        billing = Billing(
+            catalog=Catalog.default(),
+            store=store,
+            provider=FakePaymentProvider(clock=clock),
+            clock=clock,
+        )
+        billing.create_workspace(owner="solo", name="Solo", workspace_id="ws_solo")
+        for user in ("m1", "m2"):  # three active, the free plan keeps two
+            billing.add_member("ws_solo", actor="solo", user=user)
+    finally:
+        store.dispose()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class TestCountsReadWell:
+    """Issue 12: every count in the singular for one, the plural otherwise, with separators."""
+
+    @pytest.mark.parametrize(
+        ("n", "text"),
+        [(0, "0 workspaces"), (1, "1 workspace"), (2, "2 workspaces"), (1200, "1,200 workspaces")],
+    )
+    def test_counted(self, n: int, text: str) -> None:
+        assert counted(n, "workspace") == text
+
+    def test_renew_in_the_plural(self, db: str) -> None:
+        done = cli("renew", "--db", db, "--app", "cli_app:make")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == (
+            "renewals: 3 workspaces due, 3 changed, 3 members deactivated, "
+            "0 waiting on the provider, 0 failed\n"
+        )
+
+    def test_renew_in_the_singular(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'one.db'}"
+        one_due_workspace(url)
+        dry = cli("renew", "--db", url, "--app", "cli_app:make", "--dry-run")
+        assert dry.stdout.splitlines() == [
+            "1 workspace due; nothing was changed (dry run)",
+            "  ws_solo: trial_end to free (2 seats): deactivates m2",
+        ]
+        done = cli("renew", "--db", url, "--app", "cli_app:make")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == (
+            "renewals: 1 workspace due, 1 changed, 1 member deactivated, "
+            "0 waiting on the provider, 0 failed\n"
+        )
+
+    def test_a_dry_run_in_the_plural(self, db: str) -> None:
+        done = cli("renew", "--db", db, "--app", "cli_app:make", "--dry-run")
+        assert done.stdout.startswith("3 workspaces due; nothing was changed (dry run)\n")
+
+    def test_reconcile_in_the_singular_and_the_plural(self, db: str) -> None:
+        one = cli("reconcile", "--db", db)
+        assert one.stdout.startswith("reconcile: 1 subscription compared, 0 repaired, 1 failed\n")
+        store = SQLStore.from_url(db)
+        try:
+            clock = FakeClock(START)
+            provider = FakePaymentProvider(clock=clock)
+            billing = Billing(
+                catalog=Catalog.default(), store=store, provider=provider, clock=clock
+            )
+            checkout = billing.upgrade("ws_1", actor="o1", plan="business", seats=3, **URLS)
+            provider.complete_checkout(checkout.id)
+            provider.deliver(billing.handle_webhook)
+        finally:
+            store.dispose()
+        two = cli("reconcile", "--db", db)
+        assert two.stdout.startswith("reconcile: 2 subscriptions compared, 0 repaired, 2 failed\n")
+
+
+class TestRenewProgress:
+    """Issue 12: the progress line shows the total and the rate, all with separators."""
+
+    def test_the_line_with_a_total(self) -> None:
+        report = RenewalReport(examined=1200, changed=1180, deactivated=37)
+        assert progress_line(report, 5000, 830.4) == (
+            "renewals: 1,200 of 5,000 workspaces (24%), 830/s; "
+            "1,180 changed, 37 members deactivated"
+        )
+        big = RenewalReport(examined=1_234_567, changed=1_000_000, deactivated=1)
+        assert progress_line(big, 2_000_000, 12_345.6) == (
+            "renewals: 1,234,567 of 2,000,000 workspaces (61%), 12,346/s; "
+            "1,000,000 changed, 1 member deactivated"
+        )
+
+    def test_the_line_in_the_singular_and_past_its_total(self) -> None:
+        one = RenewalReport(examined=1, changed=1, deactivated=0)
+        assert progress_line(one, 1, 2.0) == (
+            "renewals: 1 of 1 workspace (100%), 2/s; 1 changed, 0 members deactivated"
+        )
+        # Workspaces that fall due during the run raise the total, never past 100%.
+        more = RenewalReport(examined=12, changed=12, deactivated=0)
+        assert progress_line(more, 10, 5.0).startswith("renewals: 12 of 12 workspaces (100%)")
+
+    def test_the_line_without_a_total(self) -> None:
+        report = RenewalReport(examined=1500, changed=2, deactivated=1)
+        assert progress_line(report, None, 1000.0) == (
+            "renewals: 1,500 workspaces, 1,000/s; 2 changed, 1 member deactivated"
+        )
+
+    def test_on_a_terminal_one_line_is_rewritten(self) -> None:
+        out = _Terminal()
+        with Progress(out, total=1200) as progress:
+            progress(RenewalReport(examined=1000, changed=1000, deactivated=10))
+            progress(RenewalReport(examined=1200, changed=1000, deactivated=10))
+        first, second = out.getvalue().removesuffix("\n").split("\r")[1:]
+        assert first.startswith("renewals: 1,000 of 1,200 workspaces (83%), ")
+        assert second.startswith("renewals: 1,200 of 1,200 workspaces (100%), ")
+        assert len(second) >= len(first)  # padded over the line before it
+        assert out.getvalue().endswith("\n")
+
+    def test_elsewhere_a_log_line_every_few_seconds(self) -> None:
+        out = io.StringIO()
+        with Progress(out, total=2, every_s=0) as progress:
+            progress(RenewalReport(examined=2, changed=2, deactivated=1))
+        assert re.fullmatch(
+            r"renewals: 2 of 2 workspaces \(100%\), [\d,]+/s; 2 changed, "
+            r"1 member deactivated\n",
+            out.getvalue(),
+        )
+
+    def test_renew_counts_the_due_workspaces_first(
+        self, db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(sys, "stderr", _Terminal())
+        status = cli_module.main(["renew", "--db", db])  # the system clock: all four are due
+        progress = sys.stderr.getvalue()
+        assert status == 3  # the paid one needs its provider
+        assert re.fullmatch(
+            r"\rrenewals: 4 of 4 workspaces \(100%\), [\d,]+/s; 3 changed, "
+            r"3 members deactivated\n",
+            progress,
+        ), progress
+        assert capsys.readouterr().out.startswith("renewals: 4 workspaces due, 3 changed, ")
+
+    def test_the_total_is_the_count_due_or_none(self, db: str) -> None:
+        assert cli_module._due_total(db, LATER) == 3
+        assert cli_module._due_total(db, START) == 0
+        assert cli_module._due_total("postgresql+psycopg://u@127.0.0.1:1/db", LATER) is None
+
+
+class TestWorkspaceShowFeatures:
+    """Issue 12: ``workspace show`` lists each limit and flag with its value."""
+
+    def test_a_paid_plan(self, db: str) -> None:
+        done = cli("workspace", "show", "ws_paid", "--db", db, "--app", "cli_app:make")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert "limits               projects: unlimited, storage_gb: 100" in lines
+        assert (
+            "flags                api_access: yes, audit_log: yes, sso: yes, "
+            "priority_support: no, custom_contract: no"
+        ) in lines
+        data = json.loads(cli("workspace", "show", "ws_paid", "--db", db, "--json").stdout)
+        assert data["limits"] == {"projects": None, "storage_gb": 100}
+        assert data["features"] == ["api_access", "audit_log", "sso"]
+
+    def test_after_the_trial_the_free_plans_limits(self, db: str) -> None:
+        done = cli("workspace", "show", "ws_0", "--db", db, "--app", "cli_app:make")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert "limits               projects: 3, storage_gb: 1" in lines
+        assert (
+            "flags                api_access: no, audit_log: no, sso: no, "
+            "priority_support: no, custom_contract: no"
+        ) in lines
+
+
+class TestDemoKeepsToItself:
+    """Issue 12: the demo never writes into a database that holds workspaces."""
+
+    def test_a_database_with_workspaces_is_refused(self, db: str) -> None:
+        before = snapshot(db)
+        done = cli("demo", "--db", db)
+        assert done.returncode == 1
+        assert "already holds workspaces" in one_line(done.stderr, "invalid_request")
+        assert done.stdout == ""
+        assert snapshot(db) == before
+
+    def test_a_postgresql_database_with_workspaces_is_refused(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        _wipe(postgres_engine)
+        seed(SQLStore(postgres_engine))
+        before = SQLStore(postgres_engine).snapshot()
+        done = cli("demo", "--db", postgres_url())
+        assert done.returncode == 1
+        one_line(done.stderr, "invalid_request")
+        assert done.stdout == ""
+        assert SQLStore(postgres_engine).snapshot() == before
+
+    def test_a_new_or_empty_database_is_used_once(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        assert cli("db", "upgrade", "--db", url).returncode == 0  # a schema, no workspace
+        first = cli("demo", "--db", url)
+        assert first.returncode == 0, first.stderr
+        assert "3 webhooks" in first.stdout
+        assert "2 members deactivated" in first.stdout
+        again = cli("demo", "--db", url)  # now it holds the demo's own workspaces
+        assert again.returncode == 1
+        one_line(again.stderr, "invalid_request")
+
+    def test_the_database_in_the_environment_is_not_used(self, db: str) -> None:
+        before = snapshot(db)
+        script = shutil.which("workspace-billing", path=str(Path(sys.executable).parent))
+        assert script is not None
+        env = {**os.environ, "WORKSPACE_BILLING_DB": db}
+        done = subprocess.run(
+            [script, "demo"], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert db.removeprefix("sqlite:///") not in done.stdout  # a temporary file instead
+        assert snapshot(db) == before
+
+    @pytest.mark.parametrize(
+        "args",
+        [["--json"], ["--app", "cli_app:make"], ["--dry-run"], ["--nosuchoption"]],
+        ids=" ".join,
+    )
+    def test_options_the_demo_would_ignore_are_usage(
+        self, capsys: pytest.CaptureFixture[str], args: list[str]
+    ) -> None:
+        status, out, err = run(capsys, "demo", *args)
+        assert status == 2
+        assert "unrecognized arguments" in one_line(err, "usage")
+        assert out == ""

@@ -50,7 +50,7 @@ def layer(module: str) -> str:
         if len(parts) == 1:
             return "core"  # the package marker only
         return "fake" if parts[1].startswith("fake") else "stripe"
-    if head in {"cli", "demo", "__main__", "__init__"}:
+    if head in {"cli", "demo", "__main__", "__init__"} or head.startswith("cli_"):
         return "cli"
     raise AssertionError(f"no layer for {module!r}: add it to test_architecture")
 

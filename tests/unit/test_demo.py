@@ -6,9 +6,13 @@ import io
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from workspace_billing.cli import main
 from workspace_billing.demo import run_demo
+from workspace_billing.errors import InvalidRequest
 
 
 class TestDemo:
@@ -25,8 +29,19 @@ class TestDemo:
             "would deactivate erin, dan",  # R11 preview
             "dan (deactivated), erin (deactivated)",  # R11
             "sales_contacted",  # R7
+            "3 webhooks",
+            "1/5 seats in use",
+            "2 members deactivated",
         ):
             assert expected in text, expected
+
+    def test_the_demo_runs_once_on_a_database_and_then_refuses_it(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        assert run_demo(io.StringIO(), db_url=url) == 0
+        out = io.StringIO()
+        with pytest.raises(InvalidRequest, match="already holds workspaces"):
+            run_demo(out, db_url=url)
+        assert out.getvalue() == ""
 
     def test_the_console_script_runs_the_demo(self) -> None:
         script = shutil.which("workspace-billing") or ""
