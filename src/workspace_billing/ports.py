@@ -18,6 +18,7 @@ import attrs
 
 from .catalog import Interval
 from .events import Event
+from .jsonable import JSONDict, iso
 from .money import Money
 from .renewal import Renewal
 from .workspace import Member, Workspace
@@ -26,6 +27,9 @@ __all__ = [
     "Checkout",
     "CheckoutRequest",
     "Clock",
+    "Invoice",
+    "InvoiceStatus",
+    "PaymentMethod",
     "PaymentProvider",
     "ProviderEvent",
     "ProviderEventType",
@@ -198,6 +202,79 @@ class ProviderStatus(enum.StrEnum):
 
 
 @attrs.frozen
+class PaymentMethod:
+    """The card a customer pays with, as a billing page shows it: never its number."""
+
+    brand: str
+    """The card network as the provider names it, in lower case: ``"visa"``, ``"mastercard"``."""
+    last4: str
+    exp_month: int
+    """1 to 12."""
+    exp_year: int
+    """Four digits: ``2030``."""
+
+    def to_dict(self) -> JSONDict:
+        """``{"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}``."""
+        return {
+            "brand": self.brand,
+            "last4": self.last4,
+            "exp_month": self.exp_month,
+            "exp_year": self.exp_year,
+        }
+
+
+class InvoiceStatus(enum.StrEnum):
+    """Where an invoice stands, in the terms Stripe and most providers use."""
+
+    DRAFT = "draft"
+    """Not final yet: no number, nothing to pay."""
+    OPEN = "open"
+    """Final and waiting for its payment (a declined renewal the provider retries,
+    a payment waiting for the customer's authentication)."""
+    PAID = "paid"
+    VOID = "void"
+    """Cancelled: nothing is owed (a declined change whose invoice was given up)."""
+    UNCOLLECTIBLE = "uncollectible"
+    """Written off as unlikely to be paid."""
+
+
+@attrs.frozen
+class Invoice:
+    """One invoice of a customer, as the provider keeps it (``PaymentProvider.invoices``)."""
+
+    id: str
+    """The provider's reference."""
+    number: str | None
+    """The number printed on it; ``None`` while it is a draft."""
+    status: InvoiceStatus
+    total: Money
+    """What it charges, taxes and discounts included."""
+    created_at: datetime
+    period_start: datetime
+    """The service period it bills (for a prorated change, from the change to the
+    period's end), aware datetimes."""
+    period_end: datetime
+    pdf_url: str | None
+    """Its PDF, when the provider renders one."""
+    hosted_url: str | None
+    """The provider's page for it, where an open invoice can be paid."""
+
+    def to_dict(self) -> JSONDict:
+        """JSON-ready: UTC datetimes, ``total`` as money, ``status`` as its value (docs/json.md)."""
+        return {
+            "id": self.id,
+            "number": self.number,
+            "status": self.status.value,
+            "total": self.total.to_dict(),
+            "created_at": iso(self.created_at),
+            "period_start": iso(self.period_start),
+            "period_end": iso(self.period_end),
+            "pdf_url": self.pdf_url,
+            "hosted_url": self.hosted_url,
+        }
+
+
+@attrs.frozen
 class ProviderSubscription:
     """The provider's current view of one subscription, in neutral terms."""
 
@@ -216,6 +293,9 @@ class ProviderSubscription:
     action_url: str | None = None
     """While the latest payment waits for the customer's authentication (3-D
     Secure): the provider's page where they confirm it."""
+    payment_method: PaymentMethod | None = None
+    """The card on file that pays this subscription (its own default, else its
+    customer's), when it is a card; ``None`` when there is none or it is not a card."""
 
 
 class ProviderEventType(enum.StrEnum):
@@ -255,6 +335,12 @@ class CheckoutRequest:
     unit_amount: Money
     success_url: str
     cancel_url: str
+    allow_promotion_codes: bool | None = None
+    """Whether the payment page takes promotion codes; ``None`` leaves it to the
+    provider adapter's setting."""
+    automatic_tax: bool | None = None
+    """Whether the provider computes the tax from the customer's address (which the
+    payment page then asks for); ``None`` leaves it to the adapter's setting."""
 
 
 @attrs.frozen
@@ -372,6 +458,12 @@ class PaymentProvider(Protocol):
 
     def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
         """The provider's current view (the truth that webhooks only announce)."""
+        ...
+
+    def invoices(self, customer_ref: str, limit: int) -> Sequence[Invoice]:
+        """The customer's invoices, newest first, at most ``limit`` (at least 1):
+        each charge the provider made or attempted, with its status, its total and
+        where to read it. ``NotFound`` for a customer the provider does not know."""
         ...
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:

@@ -10,7 +10,9 @@ the change in ``pending_update`` with an open invoice; the customer's
 authentication on the hosted invoice page applies it; voiding the invoice
 discards it; ``from_subscription`` copies the subscription's current phase;
 previews carry proration lines; a key reused with the same parameters replays
-the first answer and with others is refused.
+the first answer and with others is refused; ``expand[]`` replaces the ids it
+names (the customer, payment methods) with their objects; invoices are listed
+for their customer, newest first, in pages.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from stripe_fixtures import (
     line_json,
     list_json,
     payment_intent_json,
+    payment_method_json,
     phase_json,
     schedule_json,
     subscription_json,
@@ -191,7 +194,10 @@ class StripeDouble:
             "invoice_settings": {"default_payment_method": "pm_1"},
             "metadata": dict(OURS),
         }
-        self.invoices = {"in_0": invoice_json("in_0", amount=quantity * AMOUNTS[price])}
+        self.payment_methods = {"pm_1": payment_method_json("pm_1")}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        if subscribed:
+            self.invoices["in_0"] = invoice_json("in_0", amount=quantity * AMOUNTS[price])
         self.intents: dict[str, dict[str, Any]] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
         self.tax_rates = tax_rates or []
@@ -227,7 +233,7 @@ class StripeDouble:
         item["current_period_start"], item["current_period_end"] = start, end
         amount = item["quantity"] * item["price"]["unit_amount"]
         lines = [line_json(amount, proration=False, start=start, end=end)]
-        invoice = self._invoice(lines, reason="subscription_cycle", outcome=outcome)
+        invoice = self._invoice(lines, reason="subscription_cycle", outcome=outcome, at=start)
         self.sub["latest_invoice"] = invoice["id"]
         if invoice["status"] == "open":
             self.sub["status"] = "past_due"
@@ -241,9 +247,11 @@ class StripeDouble:
             quantity=line["quantity"], price=line["price"], start=self.now, end=end,
             metadata=session["subscription_data"]["metadata"], created=self.now,
         )  # fmt: skip
+        amount = line["quantity"] * AMOUNTS[line["price"]]
         self.invoices["in_0"] = invoice_json(
-            "in_0", amount=line["quantity"] * AMOUNTS[line["price"]]
-        )
+            "in_0", amount=amount, created=self.now, billing_reason="subscription_create",
+            lines=[line_json(amount, proration=False, start=self.now, end=end)],
+        )  # fmt: skip
         session |= {"status": "complete", "subscription": "sub_1"}
         self._announce("checkout.session.completed", session)
         self._announce("customer.subscription.created", self.sub)
@@ -299,7 +307,7 @@ class StripeDouble:
             url = f"https://billing.stripe.com/p/session/{params['customer']}"
             return 200, {"id": "bps_1", "object": "billing_portal.session", "url": url}
         if parts == ["subscriptions", "sub_1"] and method == "GET":
-            return 200, self.sub
+            return 200, self._expanded(self.sub, params.get("expand") or [])
         if parts == ["subscriptions", "sub_1"] and method == "POST":
             return 200, self._update(params)
         if parts == ["subscriptions", "sub_1"] and method == "DELETE":
@@ -307,7 +315,9 @@ class StripeDouble:
             return 200, self.sub
         if parts == ["subscriptions"] and method == "GET":
             found = [sub for sub in (self.sub, *self.others) if sub]
-            return 200, list_json("/v1/subscriptions", found)
+            return 200, self._expanded(list_json("/v1/subscriptions", found), params.get("expand"))
+        if parts == ["invoices"] and method == "GET":
+            return 200, self._invoice_page(params)
         if parts == ["customers", "cus_1"]:
             return 200, self.customer
         if parts == ["customers"] and method == "POST":
@@ -393,13 +403,20 @@ class StripeDouble:
         return lines
 
     def _invoice(
-        self, lines: list[dict[str, Any]], *, reason: str, outcome: str | None = None
+        self,
+        lines: list[dict[str, Any]],
+        *,
+        reason: str,
+        outcome: str | None = None,
+        at: int | None = None,
     ) -> dict[str, Any]:
-        """Finalize and charge an invoice; nothing due is paid without an attempt."""
+        """Finalize and charge an invoice (made ``at`` now by default); nothing due
+        is paid without an attempt."""
         invoice_id = f"in_{len(self.invoices)}"
         amount = max(sum(line["amount"] for line in lines), 0)
         invoice = invoice_json(invoice_id, status="paid", amount=amount, lines=lines,
-                               metadata=self.sub["metadata"], billing_reason=reason)  # fmt: skip
+                               metadata=self.sub["metadata"], billing_reason=reason,
+                               created=self.now if at is None else at)  # fmt: skip
         self.invoices[invoice_id] = invoice
         if amount == 0:
             return invoice
@@ -423,6 +440,29 @@ class StripeDouble:
         if self.sub["latest_invoice"] == invoice_id:  # voiding discards the pending update
             self.sub["pending_update"], self._pending = None, None
         return invoice
+
+    def _invoice_page(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The customer's invoices, newest first (the later made first at one time),
+        ``limit`` a page, after ``starting_after``."""
+        mine = [i for i in reversed(self.invoices.values()) if i["customer"] == params["customer"]]
+        mine.sort(key=lambda invoice: invoice["created"], reverse=True)
+        if "starting_after" in params:
+            mine = mine[[i["id"] for i in mine].index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        page = list_json("/v1/invoices", mine[:limit])
+        return page | {"has_more": len(mine) > limit}
+
+    def _expanded(self, found: dict[str, Any], paths: list[str] | None) -> dict[str, Any]:
+        """``found`` with the ids each ``expand[]`` path names replaced by their objects."""
+        copied = copy.deepcopy(found)
+        for path in paths or []:
+            _expand(copied, path.split("."), self._object)
+        return copied
+
+    def _object(self, object_id: str) -> dict[str, Any]:
+        if object_id == self.customer["id"]:
+            return copy.deepcopy(self.customer)
+        return copy.deepcopy(self.payment_methods[object_id])
 
     def _payments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         invoice_id = params["invoice"]
@@ -480,6 +520,21 @@ class StripeDouble:
             phases.append(phase)
         schedule.update(phases=phases, end_behavior=params.get("end_behavior", "release"))
         return schedule
+
+
+def _expand(node: Any, keys: list[str], lookup: Callable[[str], dict[str, Any]]) -> None:
+    """Follow ``keys`` through ``node`` (through every element of a list, as
+    ``data`` of a list object), replacing an id met on the way by its object."""
+    if isinstance(node, list):
+        for element in node:
+            _expand(element, keys, lookup)
+        return
+    if not isinstance(node, dict) or not keys or keys[0] not in node:
+        return
+    value = node[keys[0]]
+    if isinstance(value, str) and value:
+        value = node[keys[0]] = lookup(value)
+    _expand(value, keys[1:], lookup)
 
 
 def two_phases(next_quantity: int, *, current: int = 5) -> dict[str, Any]:

@@ -6,8 +6,10 @@ subscription items, an invoice's subscription under ``parent.subscription_detail
 its payments as ``invoice_payment`` objects, proration lines flagged under
 ``parent.subscription_item_details``, schedule phases carrying read-only fields
 (an item's expanded ``plan``, ``automatic_tax.disabled_reason``) that an update
-must not send back. Only the fields the adapter reads, or must not trip over,
-are filled in; values are this suite's.
+must not send back, invoices with their number, PDF, page and lines whose
+``period`` is the service period, payment methods with their ``card``. Only the
+fields the adapter reads, or must not trip over, are filled in; values are this
+suite's.
 """
 
 from __future__ import annotations
@@ -222,8 +224,12 @@ def invoice_json(
     lines: list[dict[str, Any]] | None = None,
     metadata: dict[str, str] | None = None,
     billing_reason: str = "subscription_update",
+    created: int = PERIOD_START,
 ) -> dict[str, Any]:
+    """An invoice; ``period_start``/``period_end`` are Stripe's window for adding
+    items (for a renewal, the period before the one its lines bill)."""
     finalized = status != "draft"
+    sequence = int(invoice_id.rsplit("_", 1)[-1]) + 1 if invoice_id[-1].isdigit() else 1
     return {
         "id": invoice_id,
         "object": "invoice",
@@ -232,11 +238,18 @@ def invoice_json(
         "amount_remaining": amount if status == "open" else 0,
         "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
+        "created": created,
         "currency": "eur",
         "customer": "cus_1",
         "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_1/{invoice_id}"
         if finalized
         else None,
+        "invoice_pdf": f"https://pay.stripe.com/invoice/acct_1/{invoice_id}/pdf"
+        if finalized
+        else None,
+        "number": f"A1B2C3D4-{sequence:04d}" if finalized else None,
+        "period_end": created,
+        "period_start": created - 2_678_400 if billing_reason == "subscription_cycle" else created,
         "lines": {
             "object": "list",
             "data": lines or [],
@@ -257,6 +270,40 @@ def invoice_json(
         "subtotal": amount,
         "total": amount,
     }
+
+
+def payment_method_json(
+    method_id: str = "pm_1", *, kind: str = "card", last4: str = "4242", brand: str = "visa"
+) -> dict[str, Any]:
+    """A PaymentMethod: a card (Stripe's example shape), or another ``kind``."""
+    found: dict[str, Any] = {
+        "id": method_id,
+        "object": "payment_method",
+        "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+        "created": PERIOD_START,
+        "customer": "cus_1",
+        "livemode": False,
+        "metadata": {},
+        "type": kind,
+    }
+    if kind == "card":
+        found["card"] = {
+            "brand": brand,
+            "checks": {"cvc_check": "pass"},
+            "country": "US",
+            "display_brand": brand,
+            "exp_month": 8,
+            "exp_year": 2030,
+            "fingerprint": "AOB934RVNwzk6xtn",
+            "funding": "credit",
+            "last4": last4,
+            "networks": {"available": [brand], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        }
+    else:
+        found[kind] = {"last4": last4, "country": "DE"}
+    return found
 
 
 def payment_intent_json(

@@ -23,7 +23,14 @@ from stripe_doubles import (
     sign,
     two_phases,
 )
-from stripe_fixtures import PERIOD_END, PERIOD_START, event_json, price_json, subscription_json
+from stripe_fixtures import (
+    PERIOD_END,
+    PERIOD_START,
+    event_json,
+    payment_method_json,
+    price_json,
+    subscription_json,
+)
 
 from workspace_billing import (
     Catalog,
@@ -165,6 +172,7 @@ class TestWrites:
         for _ in range(2):
             with pytest.raises(PaymentFailed):
                 stripe_provider.increase_seats("sub_1", 7, idempotency_key="k")
+        double.payment_methods["pm_2"] = payment_method_json("pm_2", last4="5556")
         double.customer["invoice_settings"]["default_payment_method"] = "pm_2"
         with pytest.raises(PaymentFailed):
             stripe_provider.increase_seats("sub_1", 7, idempotency_key="k")
@@ -355,7 +363,13 @@ class TestReads:
         found = provider(http).subscriptions_of("cus_1")
         assert [v.ref for v in found] == ["sub_2", "sub_1", "sub_0", "sub_old"]
         (listed,) = [r for r in http.requests if r.path == "/v1/subscriptions"]
-        assert listed.params == {"customer": "cus_1", "status": "all", "limit": "100"}
+        assert listed.params == {
+            "customer": "cus_1",
+            "status": "all",
+            "limit": "100",
+            "expand[0]": "data.default_payment_method",
+            "expand[1]": "data.customer.invoice_settings.default_payment_method",
+        }
         other = provider(http, installation="other").subscriptions_of("cus_1")
         assert [v.ref for v in other] == ["sub_9"]  # the unmarked ones are the default's only
 

@@ -28,6 +28,7 @@ from workspace_billing import (
     Billing,
     BoundaryKind,
     Catalog,
+    CheckoutRequest,
     Entitlements,
     Event,
     EventType,
@@ -35,9 +36,13 @@ from workspace_billing import (
     FeatureKind,
     FeatureMatrix,
     Interval,
+    Invoice,
+    InvoiceStatus,
     Member,
     MemberStatus,
     Money,
+    PaymentFailed,
+    PaymentMethod,
     Plan,
     PricePreview,
     ReconcileReport,
@@ -74,6 +79,8 @@ SCHEMA_OF: dict[type, str] = {
     RenewalReport: "renewal_report",
     ReconcileReport: "reconcile_report",
     WebhookResult: "webhook_result",
+    Invoice: "invoice",
+    PaymentMethod: "payment_method",
 }
 DERIVED: dict[type, set[str]] = {SubscriptionOverview: {"seats_available"}}
 """Properties a dict adds to the attributes (docs/json.md says which)."""
@@ -193,6 +200,7 @@ class TestSchemas:
             ("event", ["type"], EventType),
             ("plan", ["prices", "propertyNames"], Interval),
             ("reconcile_report", ["repaired", "items", "prefixItems", 1, "items"], EventType),
+            ("invoice", ["status"], InvoiceStatus),
         ],
     )
     def test_the_schemas_enums_are_the_librarys(
@@ -414,6 +422,39 @@ class TestReports:
         assert check(WebhookResult(1, 2, 3)) == {"applied": 1, "duplicates": 2, "ignored": 3}
 
 
+class TestProviderValues:
+    """What the payment provider returns for a billing page: invoices and the card on file."""
+
+    def test_a_paid_checkout_and_a_declined_increase_as_json(self) -> None:
+        """Invoices as JSON: number, status, total as money, UTC times, the provider's pages."""
+        clock = FakeClock()
+        provider = FakePaymentProvider(clock=clock)
+        customer = provider.create_customer(
+            workspace_id="ws_1", name="Acme", owner="alice", idempotency_key="k"
+        )
+        request = CheckoutRequest(
+            "ws_1", customer, "business", Interval.MONTH, 3, Money(1200, "EUR"), "u", "c"
+        )
+        ref = provider.complete_checkout(provider.create_checkout(request, idempotency_key="c").id)
+        clock.advance(days=15, seconds=30)
+        provider.fail_next_payment()
+        with pytest.raises(PaymentFailed):
+            provider.increase_seats(ref, 4, idempotency_key="inc")
+        declined, paid = (check(invoice) for invoice in provider.invoices(customer, 24))
+        assert (paid["number"], paid["status"], paid["total"]) == ("FAKE-0001", "paid", money(3600))
+        assert (paid["created_at"], paid["period_start"], paid["period_end"]) == (
+            START,
+            START,
+            RENEWAL,
+        )
+        assert paid["hosted_url"] == f"https://fake-provider.invalid/invoices/{paid['id']}"
+        assert (declined["status"], declined["period_start"]) == ("void", "2026-01-16T09:00:30Z")
+
+    def test_the_card_on_file_as_json(self) -> None:
+        card = check(PaymentMethod(brand="visa", last4="4242", exp_month=12, exp_year=2030))
+        assert card == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
+
+
 class TestDatetimes:
     def test_any_zone_becomes_utc_to_the_second(self) -> None:
         """Paris 10:00:59.999 is 09:00:59 UTC: converted, fraction dropped, never rounded up."""
@@ -490,3 +531,23 @@ class TestProperties:
             assert UTC_TEXT.match(data[name])
             assert parsed.utcoffset() == timedelta(0)
             assert parsed == original.replace(microsecond=0)
+
+    @given(
+        st.builds(
+            Invoice,
+            id=st.text(min_size=1, max_size=20),
+            number=st.none() | st.text(max_size=20),
+            status=st.sampled_from(InvoiceStatus),
+            total=MONEY,
+            created_at=MOMENTS,
+            period_start=MOMENTS,
+            period_end=MOMENTS,
+            pdf_url=st.none() | st.just("https://provider.example/in_1.pdf"),
+            hosted_url=st.none() | st.just("https://provider.example/in_1"),
+        )
+    )
+    def test_an_invoice_is_json_with_utc_times(self, value: Invoice) -> None:
+        """Whatever the zone the provider's times came in, the dict holds them in UTC."""
+        data = check(value)
+        for name in ("created_at", "period_start", "period_end"):
+            assert datetime.fromisoformat(data[name]) == getattr(value, name).replace(microsecond=0)

@@ -11,8 +11,9 @@ from workspace_billing import errors
 PUBLIC = {
     "CODES", "Billing", "BillingError", "BoundaryKind", "Catalog", "CatalogError", "Checkout",
     "CheckoutRequest", "Clock", "Conflict", "Entitlements", "Event", "EventType", "Feature",
-    "FeatureKind", "FeatureMatrix", "Interval", "InvalidRequest", "Member", "MemberStatus",
-    "Money", "NotFound", "PaymentActionRequired", "PaymentFailed", "PaymentProvider",
+    "FeatureKind", "FeatureMatrix", "Interval", "InvalidRequest", "Invoice", "InvoiceStatus",
+    "Member", "MemberStatus", "Money", "NotFound", "PaymentActionRequired", "PaymentFailed",
+    "PaymentMethod", "PaymentProvider",
     "PermissionDenied", "Plan",
     "PlanNotSelfServe", "PricePreview", "ProviderError", "ProviderEvent", "ProviderEventType",
     "ProviderStatus", "ProviderSubscription", "Quote", "QuoteRequest", "ReconcileReport",

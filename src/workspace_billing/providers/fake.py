@@ -20,16 +20,19 @@ from ..money import Money
 from ..ports import (
     Checkout,
     CheckoutRequest,
+    InvoiceStatus,
     ProviderEvent,
     ProviderStatus,
     ProviderSubscription,
     Quote,
     QuoteRequest,
 )
-from .fake_state import FakeInvoice, FakeProviderState, _Checkout, _Subscription
+from ..subscription import add_interval
+from .fake_invoices import FakeInvoices
+from .fake_state import TEST_CARD, FakeInvoice, FakeProviderState, _Checkout, _Subscription
 from .fake_webhooks import parse, sign, verify, webhook_body
 
-__all__ = ["FakeInvoice", "FakePaymentProvider", "WebhookHandler"]
+__all__ = ["TEST_CARD", "FakeInvoice", "FakeInvoices", "FakePaymentProvider", "WebhookHandler"]
 
 WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
 
@@ -45,6 +48,12 @@ class FakePaymentProvider(FakeProviderState):
     how many, ``take_webhooks()`` removes them for a test to deliver itself
     (shuffled, twice...), ``settle(ref)`` pays an overdue renewal,
     ``pause``/``unpause`` and ``delete_customer`` act as the dashboard would.
+
+    What it remembers, for assertions: ``invoices`` (every charge attempted, a
+    list of ``FakeInvoice``; called as ``invoices(customer_ref, limit)``, the
+    port's invoice history, see ``fake_invoices``), ``payment_methods`` (the
+    card on file of each customer: ``TEST_CARD`` after a completed checkout),
+    ``customer_emails`` and ``last_checkout_request``.
     """
 
     # ------------------------------------------------------------ the port
@@ -79,6 +88,7 @@ class FakePaymentProvider(FakeProviderState):
             self._customer(request.customer_ref)
             checkout = _Checkout(self._new_id("cs"), request)
             self._checkouts[checkout.id] = checkout
+            self.last_checkout_request = request
             return Checkout(checkout.id, f"https://fake-provider.invalid/pay/{checkout.id}")
 
         return self._once(idempotency_key, ("checkout", request), create)
@@ -105,8 +115,9 @@ class FakePaymentProvider(FakeProviderState):
                 sub.seats, sub.pending_seats = seats, None
                 self._announce("subscription.updated", sub)
 
+            rest = (self._clock.now(), sub.period_end)
             self._charge(sub.ref, self._due_now(sub, request), "seat_increase", grant,
-                         key=idempotency_key)  # fmt: skip
+                         key=idempotency_key, period=rest)  # fmt: skip
             return sub.view()
 
         return self._once(idempotency_key, ("increase", subscription_ref, seats), increase)
@@ -146,8 +157,10 @@ class FakePaymentProvider(FakeProviderState):
                 sub.unit_amount, sub.pending_seats = unit_amount, None
                 self._announce("subscription.updated", sub)
 
+            now = self._clock.now()
+            end = sub.period_end if interval is sub.interval else add_interval(now, interval, 1)
             self._charge(sub.ref, self._due_now(sub, request), "plan_change", grant,
-                         key=idempotency_key)  # fmt: skip
+                         key=idempotency_key, period=(now, end))  # fmt: skip
             return sub.view()
 
         key = ("plan", subscription_ref, plan, interval, seats, unit_amount)
@@ -191,6 +204,10 @@ class FakePaymentProvider(FakeProviderState):
             self._catch_up()
             return self._sub(subscription_ref).view()
 
+    invoices: FakeInvoices
+    """The port's ``invoices(customer_ref, limit)``, and the list of every charge
+    attempted (``FakeInvoice``) that tests index: see ``FakeProviderState``."""
+
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         verify(self._secret, self._tolerance, payload, headers, self._clock.now())
         return (parse(payload),)
@@ -206,9 +223,12 @@ class FakePaymentProvider(FakeProviderState):
                 raise NotFound(f"no checkout {checkout_id!r}")
             if checkout.subscription_ref is not None:
                 return checkout.subscription_ref
-            req = checkout.request
+            req, now = checkout.request, self._clock.now()
             ref = self._new_id("sub")
-            self._charge(ref, req.unit_amount * req.seats, "checkout", on_session=True)
+            period = (now, add_interval(now, req.interval, 1))
+            self._charge(ref, req.unit_amount * req.seats, "checkout", on_session=True,
+                         period=period, customer=req.customer_ref)  # fmt: skip
+            self.payment_methods[req.customer_ref] = TEST_CARD  # the card it was paid with
             sub = _Subscription(
                 ref=ref,
                 customer_ref=req.customer_ref,
@@ -217,7 +237,8 @@ class FakePaymentProvider(FakeProviderState):
                 interval=req.interval,
                 seats=req.seats,
                 unit_amount=req.unit_amount,
-                anchor=self._clock.now(),
+                anchor=now,
+                cards=self.payment_methods,
             )
             self._subscriptions[ref] = sub
             self._soonest_end = None
@@ -253,6 +274,8 @@ class FakePaymentProvider(FakeProviderState):
                 raise NotFound(f"no payment waiting for authentication at {url!r}")
             invoice = self.invoices[action.invoice]
             self.invoices[action.invoice] = attrs.evolve(invoice, paid=True)
+            if action.bill is not None:
+                action.bill.status = InvoiceStatus.PAID
             action.grant()
             sub = self._sub(self.invoices[action.invoice].subscription_ref)
             self._announce("invoice.paid", sub)
@@ -270,6 +293,7 @@ class FakePaymentProvider(FakeProviderState):
                     sub.status = ProviderStatus.CANCELED
                     self._announce("subscription.deleted", sub)
             del self._customers[customer_ref]
+            self.payment_methods.pop(customer_ref, None)
             event_id, now = self._new_id("evt"), self._clock.now()
             body = webhook_body(event_id, "customer.deleted", None, workspace_id, now,
                                 customer=customer_ref)  # fmt: skip
@@ -298,7 +322,10 @@ class FakePaymentProvider(FakeProviderState):
             sub = self._sub(subscription_ref)
             if sub.status is not ProviderStatus.PAST_DUE:
                 raise ProviderError(f"subscription {subscription_ref!r} is not past due")
-            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement", on_session=True)
+            overdue = [b for b in self._bills if b.subscription_ref == sub.ref
+                       and b.reason == "renewal" and b.status is InvoiceStatus.OPEN]  # fmt: skip
+            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement", on_session=True,
+                         pays=overdue)  # fmt: skip
             sub.action_url = None
             sub.status = ProviderStatus.ACTIVE
             self._soonest_end = None

@@ -3,41 +3,43 @@
 passes period ends, idempotent writes and the webhooks that announce it all.
 
 Apart from ``FakePaymentProvider`` so that its public face (the port and the
-test levers) reads on its own; ``FakeInvoice`` is public, the rest is the
-provider's own.
+test levers) reads on its own; ``FakeInvoice`` (from ``fake_invoices``, with the
+invoice history) is public, the rest is the provider's own.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
 
 from ..catalog import Interval
-from ..errors import NotFound, PaymentActionRequired, PaymentFailed, ProviderError
+from ..errors import InvalidRequest, NotFound, PaymentActionRequired, PaymentFailed, ProviderError
 from ..money import Money
-from ..ports import CheckoutRequest, Clock, ProviderStatus, ProviderSubscription, QuoteRequest
+from ..ports import (
+    CheckoutRequest,
+    Clock,
+    Invoice,
+    InvoiceStatus,
+    PaymentMethod,
+    ProviderStatus,
+    ProviderSubscription,
+    QuoteRequest,
+)
 from ..subscription import add_interval, elapsed_fraction
+from .fake_invoices import FakeInvoice, FakeInvoices, _Bill
 from .fake_webhooks import webhook_body
 
-__all__ = ["FakeInvoice"]
+__all__ = ["TEST_CARD", "FakeInvoice"]
 
 _T = TypeVar("_T")
 
-
-@attrs.frozen
-class FakeInvoice:
-    """A charge the fake provider attempted, for tests to assert amounts on."""
-
-    subscription_ref: str
-    amount: Money
-    paid: bool
-    reason: str
-    at: datetime
+TEST_CARD = PaymentMethod(brand="visa", last4="4242", exp_month=12, exp_year=2030)
+"""The card a completed checkout leaves on file: Stripe's test Visa."""
 
 
 @attrs.define
@@ -55,6 +57,8 @@ class _Subscription:
     status: ProviderStatus = ProviderStatus.ACTIVE
     cancel_at_period_end: bool = False
     action_url: str | None = None
+    cards: Mapping[str, PaymentMethod] = attrs.field(factory=dict, eq=False, repr=False)
+    """The provider's cards on file by customer (read live: a card changed later shows)."""
 
     @property
     def period_start(self) -> datetime:
@@ -79,6 +83,7 @@ class _Subscription:
             pending_seats=self.pending_seats,
             cancel_at_period_end=self.cancel_at_period_end,
             action_url=self.action_url,
+            payment_method=self.cards.get(self.customer_ref),
         )
 
 
@@ -89,6 +94,7 @@ class _Action:
     invoice: int
     grant: Callable[[], None]
     key: str | None = None
+    bill: _Bill | None = None
 
 
 @attrs.define
@@ -122,9 +128,17 @@ class FakeProviderState:
         self._actions_needed = 0
         self._actions: dict[str, _Action] = {}
         self._soonest_end: datetime | None = None
-        self.invoices: list[FakeInvoice] = []
+        self._bills: list[_Bill] = []
+        self.invoices = FakeInvoices(self._invoice_history)
+        """Every charge attempted (``FakeInvoice``), oldest first; called as
+        ``invoices(customer_ref, limit)``, the port's invoice history."""
         self.customer_emails: dict[str, str | None] = {}
         """The email each customer was created with (``None`` when the host gave none)."""
+        self.payment_methods: dict[str, PaymentMethod] = {}
+        """The card on file of each customer: a completed checkout leaves ``TEST_CARD``;
+        change or delete an entry as the customer would in the provider's portal."""
+        self.last_checkout_request: CheckoutRequest | None = None
+        """What the last checkout created asked for (its promotion codes and tax included)."""
 
     def __repr__(self) -> str:
         return f"FakePaymentProvider(subscriptions={len(self._subscriptions)})"
@@ -200,6 +214,9 @@ class FakeProviderState:
         *,
         on_session: bool = False,
         key: str | None = None,
+        period: tuple[datetime, datetime] | None = None,
+        customer: str | None = None,
+        pays: Sequence[_Bill] = (),
     ) -> None:
         """Collect ``amount``, then ``grant`` what it pays for.
 
@@ -208,6 +225,11 @@ class FakeProviderState:
         card raises ``PaymentFailed`` and grants nothing; an off-session charge
         that needs the customer raises ``PaymentActionRequired`` and grants only
         once ``authenticate`` is called with its page.
+
+        Each attempt is a ``FakeInvoice``, and an invoice of the history (see
+        ``fake_invoices``) for ``period`` (the subscription's current one by
+        default) of ``customer`` (the subscription's by default); a payment
+        that ``pays`` open invoices marks them paid instead of adding one.
         """
         now = self._clock.now()
         if amount.amount <= 0:
@@ -215,19 +237,73 @@ class FakeProviderState:
         elif self._failures:
             self._failures -= 1
             self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
+            if not on_session:  # a change is given up; a renewal stays open, retried
+                status = InvoiceStatus.OPEN if reason == "renewal" else InvoiceStatus.VOID
+                self._bill(ref, amount, reason, status, period, customer)
             raise PaymentFailed(f"the card was declined ({amount} for {reason})")
         elif self._actions_needed and not on_session:
             self._actions_needed -= 1
             self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
+            bill = self._bill(ref, amount, reason, InvoiceStatus.OPEN, period, customer)
             url = f"https://fake-provider.invalid/authenticate/{self._new_id('pi')}"
-            self._actions[url] = _Action(len(self.invoices) - 1, grant or (lambda: None), key)
+            self._actions[url] = _Action(len(self.invoices) - 1, grant or (lambda: None), key, bill)
             raise PaymentActionRequired(
                 f"the bank asks the customer to authenticate {amount} for {reason}", url=url
             )
         else:
             self.invoices.append(FakeInvoice(ref, amount, True, reason, now))
+            for bill in pays:
+                bill.status = InvoiceStatus.PAID
+            if not pays:
+                self._bill(ref, amount, reason, InvoiceStatus.PAID, period, customer)
         if grant is not None:
             grant()
+
+    def _bill(
+        self,
+        ref: str,
+        total: Money,
+        reason: str,
+        status: InvoiceStatus,
+        period: tuple[datetime, datetime] | None,
+        customer: str | None,
+    ) -> _Bill:
+        """Add an invoice to the history. A renewal's is dated at the boundary it
+        renews at, as a provider invoices then, even when the clock jumped past it."""
+        sub, now = self._subscriptions.get(ref), self._clock.now()
+        if period is None:
+            period = (sub.period_start, sub.period_end) if sub else (now, now)
+        start, end = period
+        created = start if reason == "renewal" else now
+        sequence = len(self._bills) + 1  # its own count: the other ids stay as they were
+        bill = _Bill(
+            id=f"in_{sequence:06d}",
+            number=f"FAKE-{sequence:04d}",
+            customer_ref=customer or (sub.customer_ref if sub else ""),
+            subscription_ref=ref,
+            reason=reason,
+            total=total,
+            created_at=created,
+            period_start=start,
+            period_end=end,
+            status=status,
+        )
+        self._bills.append(bill)
+        return bill
+
+    def _invoice_history(self, customer_ref: str, limit: int) -> Sequence[Invoice]:
+        """The port's ``invoices``: the customer's invoices, newest first (the later
+        made first when two share a time)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidRequest(
+                f"limit must be a whole number of at least 1, not {limit!r}", code="invalid_number"
+            )
+        with self._lock:
+            self._catch_up()
+            self._customer(customer_ref)
+            mine = [b for b in reversed(self._bills) if b.customer_ref == customer_ref]
+            mine.sort(key=lambda b: b.created_at, reverse=True)
+            return [b.neutral() for b in mine[:limit]]
 
     def _catch_up(self) -> None:
         """Renew every subscription whose period ended by now, as a provider would.

@@ -21,6 +21,7 @@ from ..money import Money
 from ..ports import (
     CheckoutRequest,
     Clock,
+    InvoiceStatus,
     PaymentProvider,
     ProviderEventType,
     ProviderStatus,
@@ -306,3 +307,52 @@ class PaymentProviderContract:
         ref = self._subscribe(harness)
         customer = harness.provider.fetch_subscription(ref).customer_ref
         assert [v.ref for v in harness.provider.subscriptions_of(customer)] == [ref]
+
+    # ------------------------------------------------------------ billing page
+
+    def test_a_paid_checkout_is_a_paid_invoice(self, harness: ProviderHarness) -> None:
+        """The customer's invoices hold the checkout's payment: paid, for the seats
+        bought, billing the subscription's first period."""
+        ref = self._subscribe(harness, seats=3)
+        view = harness.provider.fetch_subscription(ref)
+        invoices = harness.provider.invoices(view.customer_ref, 24)
+        assert any(
+            i.status is InvoiceStatus.PAID
+            and i.total == harness.unit_amount * 3
+            and (i.period_start, i.period_end) == (view.period_start, view.period_end)
+            for i in invoices
+        )
+        for invoice in invoices:
+            assert invoice.id
+            assert invoice.created_at.tzinfo is not None
+            assert invoice.period_start <= invoice.period_end
+        assert len(harness.provider.invoices(view.customer_ref, 1)) == 1
+
+    def test_invoices_are_listed_newest_first_and_limited(self, harness: ProviderHarness) -> None:
+        """A later charge (an increase, prorated to the period's end) comes first."""
+        ref = self._subscribe(harness, seats=3)
+        view = harness.provider.fetch_subscription(ref)
+        harness.advance(timedelta(days=10))
+        harness.provider.increase_seats(ref, 5, idempotency_key="test:inc:invoiced")
+        invoices = harness.provider.invoices(view.customer_ref, 24)
+        assert len(invoices) >= 2
+        created = [i.created_at for i in invoices]
+        assert created == sorted(created, reverse=True)
+        newest = invoices[0]
+        assert newest.status is InvoiceStatus.PAID
+        assert Money.zero(harness.unit_amount.currency) < newest.total < harness.unit_amount * 2
+        assert newest.period_end == view.period_end
+        assert list(harness.provider.invoices(view.customer_ref, 1)) == [newest]
+
+    def test_a_paid_checkout_leaves_a_card_on_file(self, harness: ProviderHarness) -> None:
+        """The view names the card that pays the subscription, never its number."""
+        ref = self._subscribe(harness)
+        view = harness.provider.fetch_subscription(ref)
+        card = view.payment_method
+        assert card is not None
+        assert card.brand
+        assert len(card.last4) == 4
+        assert 1 <= card.exp_month <= 12
+        assert card.exp_year >= 2000
+        listed = harness.provider.subscriptions_of(view.customer_ref)
+        assert [v.payment_method for v in listed] == [card]

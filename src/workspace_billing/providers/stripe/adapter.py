@@ -42,16 +42,21 @@ Choices, and why:
 - The secret key lives in the injected client only; this adapter never
   prints, logs or repeats it, and a Stripe message that names a key or secret
   is redacted before it becomes an error's (``errors``).
+- Every subscription read expands its default payment method and its
+  customer's (``views.EXPAND``): the card on file comes with the view, in the
+  same request, and a charging key reads the card from it too.
 
-Reading Stripe's objects lives in ``views``, payments and prorations in
-``payments``, schedule phases in ``phases``, the price table and its start-up
-check in ``prices``, webhooks in ``webhooks`` and the translation of Stripe's
-errors in ``errors``; this module makes the SDK calls.
+Reading Stripe's subscriptions lives in ``views``, its invoices in
+``invoices``, payments and prorations in ``payments``, schedule phases in
+``phases``, the Checkout Session's parameters in ``checkout``, the price table
+and its start-up check in ``prices``, webhooks in ``webhooks`` and the
+translation of Stripe's errors in ``errors``; this module makes the SDK calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any, Literal, cast
 
 try:
@@ -65,7 +70,6 @@ from stripe.params import (
     CustomerCreateParams,
     InvoiceCreatePreviewParamsSubscriptionDetailsItem,
     SubscriptionScheduleUpdateParamsPhase,
-    SubscriptionScheduleUpdateParamsPhaseDuration,
     SubscriptionUpdateParams,
     SubscriptionUpdateParamsItem,
 )
@@ -77,12 +81,15 @@ from ...money import Money
 from ...ports import (
     Checkout,
     CheckoutRequest,
+    Invoice,
     ProviderEvent,
     ProviderSubscription,
     Quote,
     QuoteRequest,
 )
+from .checkout import session_params
 from .errors import translated
+from .invoices import checked_limit, invoice_of
 from .payments import (
     Outcome,
     charge_update,
@@ -93,10 +100,11 @@ from .payments import (
     proration_date,
     stripe_now,
 )
-from .phases import phases_with_next_quantity
+from .phases import one_period, phases_with_next_quantity
 from .prices import PriceTable, StripePrice, verify_prices
 from .views import (
     DEFAULT_INSTALLATION,
+    EXPAND,
     INSTALLATION_KEY,
     belongs_to,
     item_of,
@@ -127,7 +135,10 @@ class StripeProvider:
     product, a second app sharing a test-mode account): give each its own name.
     ``webhook_tolerance`` is how far, in seconds, a webhook's signed timestamp
     may be from now, past or future: from 1 to 3600 (``CatalogError`` otherwise,
-    since 0 would turn replay protection off).
+    since 0 would turn replay protection off). ``allow_promotion_codes`` and
+    ``automatic_tax`` (Stripe Tax, with the billing address it needs) are the
+    Checkout Sessions' options when a ``CheckoutRequest`` leaves them ``None``;
+    both off by default.
     """
 
     def __init__(
@@ -140,6 +151,8 @@ class StripeProvider:
         portal_configuration: str | None = None,
         price_field: Literal["price", "plan"] = "price",
         installation: str = DEFAULT_INSTALLATION,
+        allow_promotion_codes: bool = False,
+        automatic_tax: bool = False,
     ) -> None:
         if not isinstance(webhook_secret, str) or not webhook_secret.strip():
             raise CatalogError("the Stripe webhook signing secret (whsec_...) is required")
@@ -152,6 +165,10 @@ class StripeProvider:
         self._portal_configuration = portal_configuration
         self._price_field = price_field
         self._installation = installation
+        self._checkout_options = {
+            "allow_promotion_codes": allow_promotion_codes,
+            "automatic_tax": automatic_tax,
+        }
 
     def __repr__(self) -> str:
         return f"StripeProvider(prices={len(self._table)})"
@@ -188,8 +205,9 @@ class StripeProvider:
     def subscriptions_of(self, customer_ref: str) -> Sequence[ProviderSubscription]:
         with translated():
             page = self._client.v1.subscriptions.list(
-                params={"customer": customer_ref, "status": "all", "limit": 100}
-            )
+                params={"customer": customer_ref, "status": "all", "limit": 100,
+                        "expand": [f"data.{path}" for path in EXPAND]}
+            )  # fmt: skip
             found = [sub.to_dict() for sub in page.auto_paging_iter()]
         ours = [s for s in found if belongs_to(s.get("metadata"), self._installation)]
         ours.sort(key=lambda s: int(s.get("created") or 0), reverse=True)
@@ -197,20 +215,10 @@ class StripeProvider:
 
     def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
         price = self._table.current_price(request.plan, request.interval)
-        metadata = {"workspace_id": request.workspace_id} | self._marker()
+        params = session_params(request, price, self._marker(), **self._checkout_options)
         with translated():
             session = self._client.v1.checkout.sessions.create(
-                params={
-                    "mode": "subscription",
-                    "customer": request.customer_ref,
-                    "client_reference_id": request.workspace_id,
-                    "line_items": [{"price": price, "quantity": request.seats}],
-                    "success_url": request.success_url,
-                    "cancel_url": request.cancel_url,
-                    "metadata": metadata,
-                    "subscription_data": {"metadata": metadata},
-                },
-                options={"idempotency_key": idempotency_key},
+                params=params, options={"idempotency_key": idempotency_key}
             )
         return Checkout(id=str(session.id), url=session.url)
 
@@ -233,7 +241,7 @@ class StripeProvider:
         with translated():
             preview = self._client.v1.invoices.create_preview(
                 params={
-                    "customer": str(current["customer"]),
+                    "customer": str(id_of(current["customer"])),
                     "subscription": request.subscription_ref,
                     "subscription_details": {
                         "items": [changed],
@@ -277,7 +285,7 @@ class StripeProvider:
                 period_start=int(start.timestamp()),
                 period_end=int(end.timestamp()),
                 quantity=seats,
-                duration=_one(current),
+                duration=one_period(current),
             )
             self._client.v1.subscription_schedules.update(
                 str(schedule["id"]),
@@ -344,6 +352,17 @@ class StripeProvider:
     def fetch_subscription(self, subscription_ref: str) -> ProviderSubscription:
         return self._view(self._retrieve(subscription_ref))
 
+    def invoices(self, customer_ref: str, limit: int) -> Sequence[Invoice]:
+        """The customer's invoices, newest first, as Stripe lists them (its pages
+        followed past 100); ``invoices.invoice_of`` reads each."""
+        with translated():
+            page = self._client.v1.invoices.list(
+                params={"customer": customer_ref, "limit": min(checked_limit(limit), 100)}
+            )
+            found = [invoice.to_dict() for invoice in islice(page.auto_paging_iter(), limit)]
+        read = [invoice for invoice in map(invoice_of, found) if invoice is not None]
+        return sorted(read, key=lambda invoice: invoice.created_at, reverse=True)
+
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
         return parse_events(
             payload,
@@ -393,7 +412,9 @@ class StripeProvider:
         """The subscription, with its schedule (if any) in place of the schedule's
         id, and Stripe's time when it answered (when ``timed``)."""
         with translated():
-            response = self._client.v1.subscriptions.retrieve(subscription_ref)
+            response = self._client.v1.subscriptions.retrieve(
+                subscription_ref, params={"expand": list(EXPAND)}
+            )
             found = self._with_schedule(response.to_dict())
             now = stripe_now(self._client, found, response) if timed else 0
         return found, now
@@ -470,13 +491,3 @@ class StripeProvider:
             self._client.v1.subscription_schedules.release(
                 schedule_id, options={"idempotency_key": idempotency_key}
             )
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _one(sub: Mapping[str, Any]) -> SubscriptionScheduleUpdateParamsPhaseDuration:
-    """One billing period of the subscription's price: the length of the next phase."""
-    price = item_of(sub).get("price") or item_of(sub).get("plan") or {}
-    interval = (price.get("recurring") or {}).get("interval") or price.get("interval") or "month"
-    return {"interval": str(interval), "interval_count": 1}

@@ -121,11 +121,14 @@ def charge_update(
 
 
 def charging_key(client: stripe.StripeClient, current: Mapping[str, Any], key: str) -> str:
-    """The key of a write that charges: the intent's key and the card it charges."""
+    """The key of a write that charges: the intent's key and the card it charges
+    (read from the subscription's expanded customer, else fetched)."""
     method = current.get("default_payment_method")
     if not method:
-        with translated():
-            customer = client.v1.customers.retrieve(str(current["customer"])).to_dict()
+        customer = current.get("customer")
+        if not isinstance(customer, Mapping):
+            with translated():
+                customer = client.v1.customers.retrieve(str(customer)).to_dict()
         method = (customer.get("invoice_settings") or {}).get("default_payment_method")
     return f"{key}:pm:{id_of(method) or 'none'}"
 

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from ...errors import ProviderError
+from .views import item_of
 
-__all__ = ["as_params", "phases_with_next_quantity"]
+__all__ = ["as_params", "one_period", "phases_with_next_quantity"]
 
 # What an update takes back of a returned phase, key by key (``None``: a value,
 # or a list of values or of objects taken by id; ``ANY``: kept whole). A
@@ -107,6 +108,13 @@ def phases_with_next_quantity(
     following["duration"] = dict(duration)
     _set_quantity(following, quantity)
     return [*kept, following]
+
+
+def one_period(sub: Mapping[str, Any]) -> dict[str, Any]:
+    """One billing period of the subscription's price: the length of a next phase."""
+    price = item_of(sub).get("price") or item_of(sub).get("plan") or {}
+    interval = (price.get("recurring") or {}).get("interval") or price.get("interval") or "month"
+    return {"interval": str(interval), "interval_count": 1}
 
 
 def as_params(phase: Mapping[str, Any]) -> dict[str, Any]:

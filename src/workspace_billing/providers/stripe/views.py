@@ -7,6 +7,14 @@ SDK calls around it. It is also where the differences between API versions
 absorbed, once, for every caller, and where the rule lives that says which
 objects this installation made (read by the webhooks and by ``subscriptions_of``
 alike, so the two never disagree).
+
+The card on file is read from what the adapter asks Stripe to expand on every
+subscription it reads (``EXPAND``): the subscription's ``default_payment_method``,
+which Stripe charges first, else its customer's
+``invoice_settings.default_payment_method``. Only a card maps to
+``PaymentMethod``; another kind of method (a SEPA debit, a bank account) is
+``None``, and so is a method left unexpanded. Legacy sources
+(``default_source``) are not read.
 """
 
 from __future__ import annotations
@@ -18,13 +26,16 @@ from typing import Any
 from ...catalog import Interval
 from ...errors import ProviderError
 from ...money import Money
-from ...ports import ProviderStatus, ProviderSubscription
+from ...ports import PaymentMethod, ProviderStatus, ProviderSubscription
 
 __all__ = [
     "DEFAULT_INSTALLATION",
+    "EXPAND",
     "INSTALLATION_KEY",
     "belongs_to",
+    "card_of",
     "item_of",
+    "payment_method_of",
     "period_of",
     "price_id_of",
     "view_of",
@@ -32,6 +43,8 @@ __all__ = [
 
 INSTALLATION_KEY = "wb_installation"
 DEFAULT_INSTALLATION = "default"
+EXPAND = ("default_payment_method", "customer.invoice_settings.default_payment_method")
+"""What every subscription read expands (prefixed ``data.`` for a list): the card on file."""
 
 _STATUSES = {
     "active": ProviderStatus.ACTIVE,
@@ -85,7 +98,7 @@ def view_of(
     metadata = sub.get("metadata") or {}
     return ProviderSubscription(
         ref=str(sub["id"]),
-        customer_ref=str(sub["customer"]),
+        customer_ref=_id(sub["customer"]),
         workspace_id=str(metadata.get("workspace_id", "")),
         plan=plan,
         interval=interval,
@@ -97,7 +110,42 @@ def view_of(
         pending_seats=_scheduled_seats(sub, end, seats),
         cancel_at_period_end=_ends_with_period(sub, end),
         action_url=action_url,
+        payment_method=payment_method_of(sub),
     )
+
+
+def payment_method_of(sub: Mapping[str, Any]) -> PaymentMethod | None:
+    """The card that pays the subscription: its own default method, which Stripe
+    charges first, else its (expanded) customer's default for invoices."""
+    method = sub.get("default_payment_method")
+    if not method:
+        customer = sub.get("customer")
+        settings = customer.get("invoice_settings") if isinstance(customer, Mapping) else None
+        method = settings.get("default_payment_method") if isinstance(settings, Mapping) else None
+    return card_of(method)
+
+
+def card_of(method: Any) -> PaymentMethod | None:
+    """An expanded PaymentMethod of type ``card`` as the neutral value; else ``None``."""
+    if not isinstance(method, Mapping) or method.get("type") != "card":
+        return None
+    card = method.get("card")
+    if not isinstance(card, Mapping):
+        return None
+    try:
+        return PaymentMethod(
+            brand=str(card["brand"]),
+            last4=str(card["last4"]),
+            exp_month=int(card["exp_month"]),
+            exp_year=int(card["exp_year"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _id(value: Any) -> str:
+    """The id of a field Stripe returns as an id or, expanded, as the object."""
+    return str(value.get("id") if isinstance(value, Mapping) else value)
 
 
 def _ends_with_period(sub: Mapping[str, Any], period_end: datetime) -> bool:
