@@ -9,13 +9,15 @@ an async store and reuse every decision unchanged.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol, cast, runtime_checkable
 
 import attrs
 
-from ..catalog import Catalog
+from ..catalog import Catalog, Entitlements
 from ..clock import SystemClock
 from ..errors import InvalidRequest
 from ..events import Event, EventType
@@ -25,10 +27,52 @@ from ..permissions import require_manager
 from ..ports import Clock, PaymentProvider, ProviderStatus, ProviderSubscription, Store, UnitOfWork
 from ..renewal import Change, local_boundary
 from ..workspace import Member, Workspace
-from .checks import get_workspace, intent_key
+from .cache import EntitlementsCache, OverviewCache
+from .checks import MAX_ID, check_workspace_id, found, get_workspace, intent_key, plain_id
 
 Decide = Callable[[Workspace, list[Member]], Change]
 """A pure decision on a workspace and its members, as read under the lock."""
+
+
+@runtime_checkable
+class ReadsOneWorkspace(Protocol):
+    """What a store may offer beyond the ``Store`` port: one workspace as last
+    committed, read without a transaction (``SQLStore`` and ``InMemoryStore`` do).
+
+    A read of one workspace needs no more: one statement is its own consistent
+    snapshot, and a transaction around it cost a request two more statements
+    (on PostgreSQL two more round trips). Stores without it are read through a
+    read-only unit of work, as before.
+    """
+
+    def read_workspace(self, workspace_id: str) -> Workspace | None: ...
+
+
+@runtime_checkable
+class ReadsForMember(Protocol):
+    """What a store may offer beyond the port: in one consistent read, a workspace,
+    how many of its members are active, and one user's membership (or None), or
+    None when the workspace does not exist. The subscription screen needs no
+    more (the user is the actor), unless the next boundary deactivates someone."""
+
+    def read_workspace_for(
+        self, workspace_id: str, user: str
+    ) -> tuple[Workspace, int, Member | None] | None: ...
+
+
+@runtime_checkable
+class ReadsMembersNamed(Protocol):
+    """What a unit of work may offer beyond the port: the members among one or two
+    user ids, in the order of ``members``. A change to one member (its removal,
+    its role) looks at no other, and reading them all cost a request more than
+    the change."""
+
+    def members_named(self, workspace_id: str, users: Sequence[str]) -> list[Member]: ...
+
+
+@functools.cache
+def _reads_members_named(kind: type) -> bool:
+    return issubclass(kind, ReadsMembersNamed)  # once a class: the check is slow
 
 
 class ServiceBase:
@@ -51,6 +95,12 @@ class ServiceBase:
         self._clock: Clock = _AwareClock(clock or SystemClock())
         self._new_id = id_factory or (lambda: f"ws_{uuid.uuid4().hex}")
         self._email_of = email_of
+        self._read_one = store.read_workspace if isinstance(store, ReadsOneWorkspace) else None
+        self._entitlements = EntitlementsCache()
+        self._overviews = OverviewCache()
+        self._read_counted = store.read_workspace_for if isinstance(store, ReadsForMember) else None
+        self._feature_ids: tuple[Catalog | None, frozenset[str]] = (None, frozenset())
+        """The catalog's feature ids, for ``has_feature``'s check of its argument."""
 
     def __repr__(self) -> str:
         return f"Billing(store={self._store!r}, provider={self._provider!r})"
@@ -58,8 +108,20 @@ class ServiceBase:
     # ------------------------------------------------------------------ reads
 
     def _load(self, workspace_id: str) -> Workspace:
+        if self._read_one is not None:
+            if not (
+                type(workspace_id) is str
+                and len(workspace_id) <= MAX_ID
+                and workspace_id.isascii()
+                and workspace_id.isprintable()
+            ):  # not the usual id at once: the full check
+                check_workspace_id(workspace_id)
+            return found(workspace_id, self._read_one(workspace_id))
         with self._store.unit_of_work(read_only=True) as uow:
             return get_workspace(uow, workspace_id)
+
+    def _entitlements_now(self, ws: Workspace) -> Entitlements:
+        return self._entitlements.of(ws, self.catalog, self._clock.now)
 
     def _read(
         self, workspace_id: str, *, with_members: bool = True
@@ -105,19 +167,27 @@ class ServiceBase:
             saved = self._save(uow, ws, decide(ws, uow.members(ws.id)))
             return self._overview(saved, uow.members(ws.id))
 
-    def _member_action(self, workspace_id: str, decide: Decide) -> list[Member]:
+    def _member_action(
+        self, workspace_id: str, decide: Decide, *, needs: tuple[object, ...] = ()
+    ) -> list[Member]:
         """Decide and save a member change in one locked transaction; returns the members.
 
         ``decide`` checks the actor and the request first, so a refusal rolls back
         with nothing written. When a boundary fell due and was not applied yet,
         it is applied first (after the request was found acceptable) and the
-        change is decided again on the new state.
+        change is decided again on the new state. A decision that looks only at
+        the members ``needs`` names (the actor and the member changed) is given
+        those alone, when the store can read them so (``ReadsMembersNamed``).
         """
         now = self._clock.now()
         for attempt in range(2):
             with self._store.unit_of_work() as uow:
                 ws = get_workspace(uow, workspace_id, for_update=True)
-                members = uow.members(ws.id)
+                if needs and _reads_members_named(type(uow)) and all(map(plain_id, needs)):
+                    named = cast(ReadsMembersNamed, uow)
+                    members = named.members_named(ws.id, [str(user) for user in needs])
+                else:
+                    members = uow.members(ws.id)
                 change = decide(ws, members)
                 if attempt == 1 or ws.due_at is None or ws.due_at > now:
                     self._save(uow, ws, change)
@@ -127,7 +197,7 @@ class ServiceBase:
 
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
         ws = with_due(change.workspace, self.catalog)
-        saved = uow.save_workspace(ws) if ws != stored else stored
+        saved = stored if ws is stored or ws == stored else uow.save_workspace(ws)
         for member in change.members:
             uow.save_member(member)
         for user in change.removed:

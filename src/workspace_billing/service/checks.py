@@ -37,6 +37,8 @@ def _unstorable(value: str, *, control: bool) -> str | None:
     newlines. The in-memory store applies the same rule, so a host's tests
     fail where production would.
     """
+    if value.isascii() and value.isprintable():  # the usual id, at once: none of the above
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -50,13 +52,30 @@ def _unstorable(value: str, *, control: bool) -> str | None:
 
 def get_workspace(uow: UnitOfWork, workspace_id: str, *, for_update: bool = False) -> Workspace:
     """The workspace, or ``NotFound``; an id no workspace can have is not looked up."""
+    check_workspace_id(workspace_id)
+    return found(workspace_id, uow.get_workspace(workspace_id, for_update=for_update))
+
+
+def check_workspace_id(workspace_id: object) -> None:
+    """``InvalidRequest`` for an id that is not a string, ``NotFound`` for one no
+    workspace can have: such ids are never looked up."""
     if not isinstance(workspace_id, str):
         raise InvalidRequest(
             f"a workspace id is a string, not {type(workspace_id).__name__}", code="invalid_id"
         )
     if len(workspace_id) > MAX_ID or _unstorable(workspace_id, control=True):
         raise NotFound("no such workspace: the id is not one a workspace can have")
-    ws = uow.get_workspace(workspace_id, for_update=for_update)
+
+
+def plain_id(value: object) -> bool:
+    """Whether ``value`` is an id a store can look up as given (a member's user id,
+    an actor): a string of at most 255 characters without control characters.
+    Other values name no member: the members are then read whole."""
+    return isinstance(value, str) and len(value) <= MAX_REF and not _unstorable(value, control=True)
+
+
+def found(workspace_id: str, ws: Workspace | None) -> Workspace:
+    """``ws``, or ``NotFound`` for the id that found nothing."""
     if ws is None:
         raise NotFound(f"no workspace {workspace_id!r}")
     return ws

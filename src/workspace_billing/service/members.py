@@ -42,7 +42,7 @@ class MemberActions(ServiceBase):
         ``NotFound`` when ``user`` is not a member; ``InvalidRequest`` for the owner.
         """
         decide = partial(remove, actor=actor, user=user, now=self._clock.now())
-        self._member_action(workspace_id, decide)
+        self._member_action(workspace_id, decide, needs=(actor, user))
 
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
         """Bring back a deactivated member into a free seat; they count as just added (R11).
@@ -56,7 +56,7 @@ class MemberActions(ServiceBase):
         """Make a member an admin or a plain member; the owner's role never changes."""
         decide = partial(change_role, actor=actor, user=user, role=role_of(role),
                          now=self._clock.now())  # fmt: skip
-        return member_named(self._member_action(workspace_id, decide), user)
+        return member_named(self._member_action(workspace_id, decide, needs=(actor, user)), user)
 
 
 # ----------------------------------------------------------------- decisions

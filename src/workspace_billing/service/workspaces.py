@@ -10,13 +10,24 @@ import attrs
 from ..catalog import Catalog, Entitlements, Plan
 from ..errors import NotFound, TrialNotEligible
 from ..events import Event, EventType
-from ..overview import SubscriptionOverview, entitlements_of
+from ..overview import SubscriptionOverview
 from ..permissions import require_manager
 from ..renewal import RenewalPreview, preview, summary
 from ..subscription import Subscription
 from ..workspace import Member, MemberStatus, Role, Workspace
 from .base import ServiceBase
-from .checks import MAX_CURSOR, MAX_NAME, count, flag, get_workspace, identifier, iso, text
+from .checks import (
+    MAX_CURSOR,
+    MAX_NAME,
+    check_workspace_id,
+    count,
+    flag,
+    get_workspace,
+    identifier,
+    iso,
+    plain_id,
+    text,
+)
 
 
 class WorkspaceActions(ServiceBase):
@@ -82,20 +93,34 @@ class WorkspaceActions(ServiceBase):
 
     def subscription(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
         """The subscription screen (R3); owner and admins only (R5)."""
+        if self._read_counted is not None and plain_id(actor):
+            # The workspace, its active count and the actor's membership, in one
+            # read: the members themselves only when the next boundary deactivates.
+            check_workspace_id(workspace_id)
+            read = self._read_counted(workspace_id, actor)
+            if read is None:
+                raise NotFound(f"no workspace {workspace_id!r}")
+            ws, active, membership = read
+            require_manager(ws.id, [membership] if membership is not None else [], actor)
+            overview = self._overviews.counted(ws, active, self.catalog, self._clock.now)
+            if overview is not None:
+                return overview
         ws, members = self._read(workspace_id)
         require_manager(ws.id, members, actor)
         return self._overview(ws, members)
 
     def entitlements(self, workspace_id: str) -> Entitlements:
         """What the workspace may use now (R4); anyone may ask."""
-        ws, _ = self._read(workspace_id, with_members=False)
-        return entitlements_of(ws.subscription, self.catalog, self._clock.now())
+        return self._entitlements_now(self._load(workspace_id))
 
     def has_feature(self, workspace_id: str, feature: str) -> bool:
         """Whether the workspace may use ``feature`` now (R4); ``InvalidRequest`` for a
         feature the catalog does not define, so a typo never reads as "no"."""
-        self.catalog.feature(feature)
-        return self.entitlements(workspace_id).has(feature)
+        known = self._feature_ids
+        if known[0] is not self.catalog or type(feature) is not str or feature not in known[1]:
+            self.catalog.feature(feature)  # raises for a feature the catalog does not define
+            self._feature_ids = (self.catalog, frozenset(f.id for f in self.catalog.features))
+        return self._entitlements_now(self._load(workspace_id)).has(feature)
 
     def plans(self) -> tuple[Plan, ...]:
         """The catalog's plans for an upgrade picker; ``catalog.compare()`` lines them up."""

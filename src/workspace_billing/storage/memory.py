@@ -54,6 +54,24 @@ class InMemoryStore:
             finally:
                 self._owner = None
 
+    def read_workspace(self, workspace_id: str) -> Workspace | None:
+        """The workspace as last committed, without waiting for a writer: a commit
+        replaces the value whole, so one read is consistent on its own."""
+        return self._state.workspaces.get(workspace_id)
+
+    def read_workspace_for(
+        self, workspace_id: str, user: str
+    ) -> tuple[Workspace, int, Member | None] | None:
+        """The workspace, how many of its members are active, and ``user``'s
+        membership, as last committed."""
+        with self.unit_of_work(read_only=True):
+            ws = self._state.workspaces.get(workspace_id)
+            if ws is None:
+                return None
+            found = self._state.members.get(workspace_id, {})
+            active = sum(1 for m in found.values() if m.is_active)
+            return ws, active, found.get(user)
+
     def snapshot(self) -> StoreSnapshot:
         with self.unit_of_work(read_only=True):
             state = self._state
@@ -148,6 +166,10 @@ class _MemoryUnitOfWork:
                 merged[user] = member
         return sorted(merged.values(), key=lambda m: (m.added_at, m.seq, m.user))
 
+    def members_named(self, workspace_id: str, users: Sequence[str]) -> list[Member]:
+        """The members among ``users``, in the order of ``members``."""
+        return [m for m in self.members(workspace_id) if m.user in users]
+
     def memberships_of(self, user: str) -> list[Member]:
         found = {ws: by_user[user] for ws, by_user in self._base.members.items() if user in by_user}
         for (ws, name), member in self._members.items():
@@ -166,6 +188,14 @@ class _MemoryUnitOfWork:
     def delete_member(self, workspace_id: str, user: str) -> None:
         self._write()
         self._members[(workspace_id, user)] = None
+
+    def lock_workspace_of(self, *, subscription_ref: str, customer_ref: str) -> Workspace | None:
+        found = self.find_workspace_id(subscription_ref=subscription_ref)
+        found = found or self.find_workspace_id(customer_ref=customer_ref)
+        return self.get_workspace(found, for_update=True) if found else None
+
+    def claim_with_members(self, event_id: str, workspace_id: str) -> tuple[bool, list[Member]]:
+        return self.claim_webhook_event(event_id), self.members(workspace_id)
 
     def claim_trial(self, owner: str, workspace_id: str) -> bool:
         self._write()

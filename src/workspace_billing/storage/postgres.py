@@ -11,25 +11,23 @@ reader from skipping an event only work as a pair.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
+from .driver import Prepared, execute
 from .rows import raw_columns, raw_param
-from .schema import events, members
-from .statements import _ACTIVE, _MEMBER_ORDER
+from .schema import events, members, webhook_events, workspaces
+from .statements import _ACTIVE, _MEMBER_ORDER, _json_datetime, _recordset
 
 Insert = Callable[[Connection, list[dict[str, object]]], object]
 
 _TX_BITS = 20  # PostgreSQL event cursors: transaction id << 20 | position in the transaction
-
-
-def _postgres_cursors(conn: Connection, count: int) -> list[int]:
-    """Cursors for ``count`` events of this transaction (see ``_postgres_cursors_of``)."""
-    xid = int(conn.execute(sa.text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
-    return _postgres_cursors_of(conn, xid, count)
 
 
 def _postgres_cursors_of(conn: Connection, xid: int, count: int) -> list[int]:
@@ -50,6 +48,39 @@ def _postgres_cursors_of(conn: Connection, xid: int, count: int) -> list[int]:
     if start + count >= end:
         raise StoreError(f"at most {(1 << _TX_BITS) - 1} events per transaction")
     return list(range(start + 1, start + 1 + count))
+
+
+def _insert_numbered() -> sa.Insert:
+    """A batch of events and their cursors (``_postgres_cursors_of``) in one statement:
+    the transaction's id, and its events' positions after those it wrote already."""
+    names = [c.name for c in events.columns if c.name != "cursor"]
+    v = _recordset(events, names, numbered=True)
+    first = sa.literal_column(f"(pg_current_xact_id()::text::bigint << {_TX_BITS})", sa.BigInteger)
+    end = first + sa.literal_column(str(1 << _TX_BITS), sa.BigInteger)
+    start = (
+        sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), first))
+        .where(events.c.cursor >= first, events.c.cursor < end)
+        .scalar_subquery()
+    )
+    return (
+        sa.insert(events)
+        .from_select(["cursor", *names], sa.select(start + v.c.n, *(v.c[n] for n in names)))
+        .returning(events.c.cursor)
+    )
+
+
+_INSERT_NUMBERED = Prepared(_insert_numbered())
+
+
+def _insert_with_cursors(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """Insert ``rows`` (events) with their cursors, in one round trip; the cursors."""
+    for n, row in enumerate(rows, 1):
+        row["n"] = n
+    document = json.dumps(rows, default=_json_datetime)
+    cursors = sorted(c for (c,) in execute(conn, _INSERT_NUMBERED, {"rows": document}).fetchall())
+    if cursors and (cursors[-1] >> _TX_BITS) != (cursors[0] - 1) >> _TX_BITS:
+        raise StoreError(f"at most {(1 << _TX_BITS) - 1} events per transaction")
+    return cursors
 
 
 def _xid_assigned(conn: Connection) -> bool:
@@ -164,3 +195,46 @@ _PG_MEMBERS_OF = (
     .select_from(_PG_IDS.join(_PG_MEMBERS_LATERAL, sa.true()))
     .order_by(*(_PG_MEMBERS_LATERAL.c[c.name] for c in _MEMBER_ORDER))
 )
+
+
+def _lock_by_ref() -> sa.Select[Any]:
+    """The workspace that follows a provider subscription, else the one of a provider
+    customer, locked: one statement for a webhook's two lookups and its lock."""
+
+    def by(column: str, name: str) -> sa.ScalarSelect[Any]:
+        other = workspaces.alias(f"by_{column}")
+        return (
+            sa.select(other.c.id)
+            .where(other.c[column] == raw_param(name))
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    found = sa.func.coalesce(by("subscription_ref", "sub"), by("customer_ref", "customer"))
+    return sa.select(*raw_columns(workspaces)).where(workspaces.c.id == found).with_for_update()
+
+
+def _claim_with_members() -> sa.Select[Any]:
+    """A webhook event's id claimed, and the members of the workspace it is about, in
+    one statement run after the workspace is locked (its snapshot is then fresh).
+    The first column counts the ids claimed (0 for a duplicate); a workspace without
+    members gives one row of NULLs."""
+    claim = (
+        postgresql.insert(webhook_events)
+        .values(event_id=raw_param("event"))
+        .on_conflict_do_nothing()
+        .returning(webhook_events.c.event_id)
+        .cte("claim")
+    )
+    claimed = sa.select(sa.func.count()).select_from(claim).scalar_subquery()
+    one = sa.select(sa.literal_column("1").label("one")).subquery("one")
+    joined = one.outerjoin(members, members.c.workspace_id == raw_param("ws"))
+    return (
+        sa.select(claimed.label("claimed"), *raw_columns(members))
+        .select_from(joined)
+        .order_by(*_MEMBER_ORDER[1:])
+    )
+
+
+_LOCK_BY_REF = Prepared(_lock_by_ref())
+_CLAIM_WITH_MEMBERS = Prepared(_claim_with_members())

@@ -13,7 +13,8 @@ them with Alembic, sees no difference.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,13 +30,16 @@ from ..workspace import Member, MemberStatus, Role, Workspace
 __all__ = [
     "RAW",
     "Codec",
+    "Decoder",
     "codec_for",
+    "decoder_for",
     "event_from",
     "event_row",
     "member_from",
     "member_row",
     "raw_columns",
     "raw_param",
+    "workspace_changes",
     "workspace_from",
     "workspace_row",
 ]
@@ -133,7 +137,23 @@ def codec_for(dialect: str) -> Codec:
 
 
 def workspace_row(ws: Workspace, codec: Codec) -> dict[str, Any]:
-    sub = ws.subscription
+    """The workspace's row, the columns in the table's order."""
+    return {**_workspace_columns(ws, codec), **_subscription_columns(ws.subscription, codec)}
+
+
+def workspace_changes(old: Workspace, new: Workspace, codec: Codec) -> dict[str, Any]:
+    """The columns of ``new``'s row whose values differ from ``old``'s: a change
+    leaves the subscription as it was more often than not (the same object)."""
+    before, after = _workspace_columns(old, codec), _workspace_columns(new, codec)
+    changed = {name: value for name, value in after.items() if before[name] != value}
+    if new.subscription is not old.subscription:
+        before = _subscription_columns(old.subscription, codec)
+        after = _subscription_columns(new.subscription, codec)
+        changed.update((name, value) for name, value in after.items() if before[name] != value)
+    return changed
+
+
+def _workspace_columns(ws: Workspace, codec: Codec) -> dict[str, Any]:
     dt = codec.datetime_out
     return {
         "id": ws.id,
@@ -143,6 +163,12 @@ def workspace_row(ws: Workspace, codec: Codec) -> dict[str, Any]:
         "member_seq": ws.member_seq,
         "version": ws.version,
         "due_at": dt(ws.due_at),
+    }
+
+
+def _subscription_columns(sub: Subscription, codec: Codec) -> dict[str, Any]:
+    dt = codec.datetime_out
+    return {
         "plan": sub.plan,
         "status": sub.status.value,
         "seats": sub.seats,
@@ -161,36 +187,39 @@ def workspace_row(ws: Workspace, codec: Codec) -> dict[str, Any]:
     }
 
 
-def workspace_from(row: sa.RowMapping, codec: Codec) -> Workspace:
+def workspace_from(row: Sequence[Any], codec: Codec) -> Workspace:
+    """A workspace from its row, the columns in the table's order (``raw_columns``)."""
+    (id_, name, owner, created_at, member_seq, version, due_at, plan, status, seats, interval,
+     pending_seats, trial_ends_at, period_start, period_end, anchor, cancel_at_period_end,
+     past_due_since, unit_amount, unit_currency, customer_ref, subscription_ref) = row  # fmt: skip
     dt = codec.datetime_in
-    amount = row["unit_amount"]
     sub = Subscription(
-        plan=row["plan"],
-        status=SubscriptionStatus(row["status"]),
-        seats=row["seats"],
-        interval=Interval(row["interval"]) if row["interval"] else None,
-        pending_seats=row["pending_seats"],
-        trial_ends_at=dt(row["trial_ends_at"]),
-        period_start=dt(row["period_start"]),
-        period_end=dt(row["period_end"]),
-        anchor=dt(row["anchor"]),
-        cancel_at_period_end=bool(row["cancel_at_period_end"]),
-        past_due_since=dt(row["past_due_since"]),
-        unit_amount=Money(amount, row["unit_currency"]) if amount is not None else None,
-        customer_ref=row["customer_ref"],
-        subscription_ref=row["subscription_ref"],
+        plan=plan,
+        status=SubscriptionStatus(status),
+        seats=seats,
+        interval=Interval(interval) if interval else None,
+        pending_seats=pending_seats,
+        trial_ends_at=dt(trial_ends_at),
+        period_start=dt(period_start),
+        period_end=dt(period_end),
+        anchor=dt(anchor),
+        cancel_at_period_end=bool(cancel_at_period_end),
+        past_due_since=dt(past_due_since),
+        unit_amount=Money(unit_amount, unit_currency) if unit_amount is not None else None,
+        customer_ref=customer_ref,
+        subscription_ref=subscription_ref,
     )
-    created_at = dt(row["created_at"])
-    assert created_at is not None
+    created = dt(created_at)
+    assert created is not None
     return Workspace(
-        id=row["id"],
-        name=row["name"],
-        owner=row["owner"],
-        created_at=created_at,
+        id=id_,
+        name=name,
+        owner=owner,
+        created_at=created,
         subscription=sub,
-        member_seq=row["member_seq"],
-        version=row["version"],
-        due_at=dt(row["due_at"]),
+        member_seq=member_seq,
+        version=version,
+        due_at=dt(due_at),
     )
 
 
@@ -208,20 +237,22 @@ def member_row(m: Member, codec: Codec) -> dict[str, Any]:
     }
 
 
-def member_from(row: sa.RowMapping, codec: Codec) -> Member:
+def member_from(row: Sequence[Any], codec: Codec) -> Member:
+    """A member from its row, the columns in the table's order (``raw_columns``)."""
+    workspace_id, user, role, status, added_at, active_since, seq, deactivated_at = row
     dt = codec.datetime_in
-    added_at, active_since = dt(row["added_at"]), dt(row["active_since"])
-    assert added_at is not None
-    assert active_since is not None
+    added, since = dt(added_at), dt(active_since)
+    assert added is not None
+    assert since is not None
     return Member(
-        workspace_id=row["workspace_id"],
-        user=row["user"],
-        role=Role(row["role"]),
-        status=MemberStatus(row["status"]),
-        added_at=added_at,
-        active_since=active_since,
-        seq=row["seq"],
-        deactivated_at=dt(row["deactivated_at"]),
+        workspace_id=workspace_id,
+        user=user,
+        role=Role(role),
+        status=MemberStatus(status),
+        added_at=added,
+        active_since=since,
+        seq=seq,
+        deactivated_at=dt(deactivated_at),
     )
 
 
@@ -238,17 +269,85 @@ def event_row(e: Event, codec: Codec) -> dict[str, Any]:
     }
 
 
-def event_from(row: sa.RowMapping, codec: Codec) -> Event:
-    at = codec.datetime_in(row["at"])
-    assert at is not None
+def event_from(row: Sequence[Any], codec: Codec) -> Event:
+    """An event from its row, the columns in the table's order (``raw_columns``)."""
+    cursor, type_, workspace_id, at, actor, subject, before, after, data = row
+    when = codec.datetime_in(at)
+    assert when is not None
     return Event(
-        type=EventType(row["type"]),
-        workspace_id=row["workspace_id"],
-        at=at,
-        actor=row["actor"],
-        subject=row["subject"],
-        before=codec.json_in(row["before"]),
-        after=codec.json_in(row["after"]),
-        data=codec.json_in(row["data"]),
-        cursor=row["cursor"],
+        type=EventType(type_),
+        workspace_id=workspace_id,
+        at=when,
+        actor=actor,
+        subject=subject,
+        before=codec.json_in(before),
+        after=codec.json_in(after),
+        data=codec.json_in(data),
+        cursor=cursor,
     )
+
+
+class Decoder:
+    """One dialect's rows to values, each distinct row decoded once.
+
+    A request reads the same workspace and members again and again; decoding a
+    workspace row (its datetimes, enums and two objects) cost more than the
+    statement that read it. Values are immutable, so the value decoded from a
+    row serves every later read of that same row: the key is the whole raw row,
+    so a changed row is a new key and a stale value cannot be returned. The
+    memory is bounded: the oldest rows are forgotten first. The renewal sweep's
+    batches, which read each row once, decode without it.
+    """
+
+    def __init__(self, codec: Codec, *, workspaces: int = 512, members: int = 4096) -> None:
+        self.codec = codec
+        self._workspaces: dict[tuple[Any, ...], Workspace] = {}
+        self._members: dict[tuple[Any, ...], Member] = {}
+        self._limits = (workspaces, members)
+        self._lock = threading.Lock()
+
+    def workspace(self, row: Sequence[Any]) -> Workspace:
+        key = row if type(row) is tuple else tuple(row)
+        found = self._workspaces.get(key)
+        if found is None:
+            found = workspace_from(key, self.codec)
+            self._remember(self._workspaces, self._limits[0], key, found)
+        return found
+
+    def members(self, rows: Iterable[Sequence[Any]]) -> list[Member]:
+        seen = self._members
+        found: list[Member] = []
+        for row in rows:
+            key = row if type(row) is tuple else tuple(row)
+            member = seen.get(key)
+            if member is None:
+                member = member_from(key, self.codec)
+                self._remember(seen, self._limits[1], key, member)
+            found.append(member)
+        return found
+
+    def remember(self, row: Sequence[Any], value: Workspace | Member) -> None:
+        """``value`` as written in ``row`` (the values of ``workspace_row`` or
+        ``member_row``, in the table's order): the next read of that row finds it
+        decoded. The driver gives back what was written (a stored ``False`` reads
+        as ``0``, which is an equal key)."""
+        key = row if type(row) is tuple else tuple(row)
+        if isinstance(value, Workspace):
+            self._remember(self._workspaces, self._limits[0], key, value)
+        else:
+            self._remember(self._members, self._limits[1], key, value)
+
+    def _remember(
+        self, memo: dict[tuple[Any, ...], Any], limit: int, key: tuple[Any, ...], value: Any
+    ) -> None:
+        with self._lock:  # readers never wait: only the eviction needs it
+            if len(memo) >= limit:
+                del memo[next(iter(memo))]
+            memo[key] = value
+
+
+_DECODERS = {dialect: Decoder(codec) for dialect, codec in _CODECS.items()}
+
+
+def decoder_for(dialect: str) -> Decoder:
+    return _DECODERS[dialect]

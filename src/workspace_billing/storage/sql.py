@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, suppress
+from typing import Any, NoReturn
 from urllib.parse import quote, quote_plus
 
 try:
@@ -35,9 +35,13 @@ except ImportError as missing:  # pragma: no cover - exercised only without the 
 
 from ..errors import Conflict, InvalidRequest, StoreBusy, StoreError
 from ..ports import StoreSnapshot
+from ..workspace import Member, Workspace
 from . import schema
+from .driver import end_transaction, execute_text, read_one, watched
+from .rows import decoder_for
 from .schema import metadata
 from .sql_uow import _SQLUnitOfWork
+from .statements import GET_WORKSPACE, WORKSPACE_FOR
 
 __all__ = ["SQLStore", "metadata"]
 
@@ -60,6 +64,7 @@ class SQLStore:
         self._engine: Engine | None = engine
         self._connection: Connection | None = None
         self._dialect = engine.dialect.name
+        self._decoder = decoder_for(self._dialect)
         self._secrets = _secrets_of(engine.url)
         if self._dialect == "sqlite":
             _configure_sqlite(engine)
@@ -109,6 +114,7 @@ class SQLStore:
         store._engine = None
         store._connection = connection
         store._dialect = connection.dialect.name
+        store._decoder = decoder_for(store._dialect)
         store._secrets = _secrets_of(connection.engine.url)
         return store
 
@@ -158,15 +164,66 @@ class SQLStore:
                 return
             assert self._engine is not None
             with self._engine.connect() as conn:
+                begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+                if _transactions_watched(conn):
+                    if self._dialect == "sqlite":
+                        conn.execution_options(**{_BEGIN_OPTION: begin})
+                    with conn.begin():
+                        yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
+                    return
+                # Begun and ended on the driver: SQLAlchemy's transaction object
+                # cost a request more than SQLite's own BEGIN and COMMIT.
                 if self._dialect == "sqlite":
-                    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-                    conn.execution_options(**{_BEGIN_OPTION: begin})
-                with conn.begin():
+                    execute_text(conn, begin)  # PostgreSQL's driver begins by itself
+                try:
                     yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
+                except BaseException:
+                    with suppress(Exception):  # the error that ended it is the one to see
+                        end_transaction(conn, commit=False)
+                    raise
+                end_transaction(conn, commit=True)
 
     def snapshot(self) -> StoreSnapshot:
         with self.unit_of_work(read_only=True) as uow:
             return uow.snapshot()
+
+    def read_workspace(self, workspace_id: str) -> Workspace | None:
+        """The workspace as last committed, read by one statement outside any
+        transaction (one statement is its own consistent snapshot): what a read
+        of one workspace needs, without a transaction's two round trips."""
+        if self._connection is not None:  # inside the host's transaction, as it sees it
+            with self.unit_of_work(read_only=True) as uow:
+                return uow.get_workspace(workspace_id)
+        assert self._engine is not None
+        try:  # what ``_translated`` does, without a context manager's cost on this path
+            row = read_one(self._engine, GET_WORKSPACE, {"ws": workspace_id})
+        except sa_exc.SQLAlchemyError as e:
+            _raise_translated(e, self._secrets)
+        return self._decoder.workspace(row) if row is not None else None
+
+    def read_workspace_for(
+        self, workspace_id: str, user: str
+    ) -> tuple[Workspace, int, Member | None] | None:
+        """The workspace, how many of its members are active and ``user``'s
+        membership, by one statement outside any transaction (see ``read_workspace``)."""
+        if self._connection is not None:
+            with self.unit_of_work(read_only=True) as uow:
+                ws = uow.get_workspace(workspace_id)
+                if ws is None:
+                    return None
+                found = uow.members(workspace_id)
+                active = sum(1 for m in found if m.is_active)
+                return ws, active, next((m for m in found if m.user == user), None)
+        assert self._engine is not None
+        with _translated(self._secrets):
+            row = read_one(self._engine, WORKSPACE_FOR, {"ws": workspace_id, "user": user})
+        if row is None:
+            return None
+        decoder = self._decoder
+        width = len(metadata.tables["wb_workspaces"].columns)
+        ws = decoder.workspace(row[:width])
+        member = row[width + 1 :]
+        return ws, int(row[width]), decoder.members([member])[0] if member[0] is not None else None
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -195,7 +252,19 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+    dbapi_conn = conn.connection.dbapi_connection
+    if dbapi_conn is not None and dbapi_conn.in_transaction:
+        return  # begun by the store on the driver; a statement through SQLAlchemy joins it
+    execute_text(conn, conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _transactions_watched(conn: Connection) -> bool:
+    """Whether the host sees statements or transactions (its own listeners for
+    begin, commit or rollback): then they all go through SQLAlchemy."""
+    if watched(conn):
+        return True
+    d = conn.dispatch if conn._has_events else conn.engine.dispatch
+    return bool(d.commit or d.rollback or any(fn is not _sqlite_begin for fn in d.begin))
 
 
 @contextmanager
@@ -208,9 +277,13 @@ def _translated(secrets: Sequence[str] = ()) -> Iterator[None]:
     try:
         yield
     except sa_exc.SQLAlchemyError as e:
-        error = _library_error(e, secrets)
-        leaks = _redacted(f"{e} {e!r}", secrets) != f"{e} {e!r}"
-        raise error from (None if leaks else e)
+        _raise_translated(e, secrets)
+
+
+def _raise_translated(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> NoReturn:
+    error = _library_error(e, secrets)
+    leaks = _redacted(f"{e} {e!r}", secrets) != f"{e} {e!r}"
+    raise error from (None if leaks else e)
 
 
 def _library_error(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> StoreError | Conflict:

@@ -22,21 +22,25 @@ from ..events import Event
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
 from ..workspace import Member, Workspace
+from .driver import Runner
 from .postgres import (
+    _CLAIM_WITH_MEMBERS,
+    _LOCK_BY_REF,
     _PG_ACTIVE_COUNTS,
     _PG_MEMBERS_OF,
     _cursor_horizon,
+    _insert_with_cursors,
     _late_cursors,
-    _postgres_cursors,
     _xid_assigned,
 )
 from .rows import (
-    codec_for,
+    decoder_for,
     event_from,
     event_row,
     member_from,
     member_row,
     raw_columns,
+    workspace_changes,
     workspace_from,
     workspace_row,
 )
@@ -47,32 +51,48 @@ from .statements import (
     _CLAIM_DUE,
     _CLAIM_DUE_AFTER,
     _DUE,
-    _FIND_BY_CUSTOMER,
-    _FIND_BY_SUBSCRIPTION,
-    _GET_WORKSPACE,
-    _GET_WORKSPACE_FOR_UPDATE,
-    _INSERT_MEMBER,
-    _INSERT_ONCE,
-    _INSERT_WORKSPACE,
-    _MEMBERS,
     _MEMBERS_OF,
-    _MEMBERSHIPS_OF,
     _RENEW_IN_PLACE,
-    _SAVE_MEMBER,
     _SAVE_MEMBERS,
-    _SAVE_WORKSPACE,
     _SAVE_WORKSPACES,
-    _TOUCH_WORKSPACE,
+    DELETE_MEMBER,
+    FIND_BY_CUSTOMER,
+    FIND_BY_SUBSCRIPTION,
+    GET_WORKSPACE,
+    GET_WORKSPACE_FOR_UPDATE,
+    INSERT_EVENT,
+    INSERT_ONCE,
+    INSERT_WORKSPACE,
+    LAST_ROWID,
+    MEMBERS,
+    MEMBERS_NAMED,
+    MEMBERSHIPS_OF,
+    SAVE_MEMBER,
+    SAVE_WORKSPACE,
+    TOUCH_WORKSPACE,
+    WORKSPACE_EXISTS,
+    update_columns,
 )
+
+_WORKSPACE_COLUMNS = tuple(c.name for c in workspaces.columns)
+_MEMBER_COLUMNS = tuple(c.name for c in members.columns)
 
 
 class _SQLUnitOfWork:
     def __init__(self, conn: Connection, dialect: str, read_only: bool, *, lock_on_read: bool):
         self._conn = conn
+        self._run = Runner(conn)
         self._dialect = dialect
-        self._codec = codec_for(dialect)
+        self._decoder = decoder_for(dialect)
+        self._codec = self._decoder.codec
         self._read_only = read_only
         self._lock_on_read = lock_on_read
+        # The rows as read (then as written) in this transaction: a save writes
+        # only the columns that differ from them.
+        self._workspace_rows: dict[str, tuple[tuple[Any, ...], Workspace]] = {}
+        self._member_rows: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        self._member_reads: list[Sequence[Any]] = []
+        """Member rows as read, looked through only when a member is saved."""
         # A host transaction shared through from_connection may have written
         # before the store's first statement: its events take fresh cursors.
         self._late = (
@@ -86,16 +106,21 @@ class _SQLUnitOfWork:
     # --------------------------------------------------------------- workspaces
 
     def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:
-        query = _GET_WORKSPACE
+        query = GET_WORKSPACE
         if for_update and not self._read_only:
             if self._dialect == "postgresql":
-                query = _GET_WORKSPACE_FOR_UPDATE
+                query = GET_WORKSPACE_FOR_UPDATE
             elif self._lock_on_read:
                 # Inside a host's transaction there is no BEGIN IMMEDIATE: a write
                 # statement is what takes SQLite's write lock.
-                self._conn.execute(_TOUCH_WORKSPACE, {"ws": workspace_id})
-        row = self._conn.execute(query, {"ws": workspace_id}).mappings().first()
-        return workspace_from(row, self._codec) if row is not None else None
+                self._run.execute(TOUCH_WORKSPACE, {"ws": workspace_id})
+        row = self._run.execute(query, {"ws": workspace_id}).fetchone()
+        if row is None:
+            return None
+        ws = self._decoder.workspace(row)
+        if not self._read_only:
+            self._workspace_rows[workspace_id] = (tuple(row), ws)
+        return ws
 
     def find_workspace_id(
         self, *, subscription_ref: str | None = None, customer_ref: str | None = None
@@ -103,47 +128,124 @@ class _SQLUnitOfWork:
         if (subscription_ref is None) == (customer_ref is None):
             raise TypeError("find_workspace_id takes exactly one of subscription_ref, customer_ref")
         if subscription_ref is not None:
-            return self._conn.execute(_FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).scalar()
-        return self._conn.execute(_FIND_BY_CUSTOMER, {"ref": customer_ref}).scalar()
+            row = self._run.execute(FIND_BY_SUBSCRIPTION, {"ref": subscription_ref}).fetchone()
+        else:
+            row = self._run.execute(FIND_BY_CUSTOMER, {"ref": customer_ref}).fetchone()
+        return row[0] if row is not None else None
 
     def add_workspace(self, workspace: Workspace) -> None:
         self._write()
-        exists = sa.select(workspaces.c.id).where(workspaces.c.id == workspace.id)
-        if self._conn.execute(exists).first() is not None:
+        if self._run.execute(WORKSPACE_EXISTS, {"ws": workspace.id}).fetchone() is not None:
             raise Conflict(f"workspace {workspace.id!r} already exists", code="workspace_exists")
-        self._conn.execute(_INSERT_WORKSPACE, workspace_row(workspace, self._codec))
+        self._run.execute(INSERT_WORKSPACE, workspace_row(workspace, self._codec))
 
     def save_workspace(self, workspace: Workspace) -> Workspace:
         self._write()
         saved = attrs.evolve(workspace, version=workspace.version + 1)
-        row = workspace_row(saved, self._codec)
-        row.update(b_id=workspace.id, b_version=workspace.version)
-        if self._conn.execute(_SAVE_WORKSPACE, row).rowcount != 1:
+        read = self._workspace_rows.get(workspace.id)
+        if read is not None and read[1].version == workspace.version:
+            # As read in this transaction: write what changed (and the version).
+            params = workspace_changes(read[1], saved, self._codec)
+            statement = update_columns(workspaces.name, tuple(params))
+            columns = zip(_WORKSPACE_COLUMNS, read[0], strict=True)
+            row = tuple([params.get(name, old) for name, old in columns])
+        else:
+            params = workspace_row(saved, self._codec)
+            statement, row = SAVE_WORKSPACE, tuple(params.values())
+        params.update(b_id=workspace.id, b_version=workspace.version)
+        if self._run.execute(statement, params).rowcount != 1:
             raise StoreBusy(f"workspace {workspace.id!r} changed since it was read, or is gone")
+        self._workspace_rows[workspace.id] = (row, saved)
+        self._decoder.remember(row, saved)
         return saved
 
     # ------------------------------------------------------------------ members
 
     def members(self, workspace_id: str) -> list[Member]:
-        rows = self._conn.execute(_MEMBERS, {"ws": workspace_id}).mappings()
-        return [member_from(row, self._codec) for row in rows]
+        rows = self._run.execute(MEMBERS, {"ws": workspace_id}).fetchall()
+        if not self._read_only:
+            self._member_reads.append(rows)
+        return self._decoder.members(rows)
 
     def memberships_of(self, user: str) -> list[Member]:
-        rows = self._conn.execute(_MEMBERSHIPS_OF, {"user": user}).mappings()
-        return [member_from(row, self._codec) for row in rows]
+        rows = self._run.execute(MEMBERSHIPS_OF, {"user": user}).fetchall()
+        return self._decoder.members(rows)
 
     def save_member(self, member: Member) -> None:
         self._write()
         row = member_row(member, self._codec)
-        keyed = {**row, "b_workspace_id": member.workspace_id, "b_user": member.user}
-        if self._conn.execute(_SAVE_MEMBER, keyed).rowcount == 0:
-            self._conn.execute(_INSERT_MEMBER, row)
+        key = (member.workspace_id, member.user)
+        read = self._member_read(key)
+        if read is not None:  # as read: update what changed (nothing, often)
+            names = tuple(n for n, old in zip(_MEMBER_COLUMNS, read, strict=True) if row[n] != old)
+            params = {n: row[n] for n in names}
+            params.update(b_workspace_id=member.workspace_id, b_user=member.user)
+            if not names or self._run.execute(update_columns(members.name, names), params).rowcount:
+                self._saved_member(key, row, member)
+                return
+        self._run.execute(SAVE_MEMBER[self._dialect], row)  # insert, or replace
+        self._saved_member(key, row, member)
+
+    def _saved_member(self, key: tuple[str, str], row: dict[str, Any], member: Member) -> None:
+        self._member_rows[key] = values = tuple(row.values())
+        self._decoder.remember(values, member)
+
+    def members_named(self, workspace_id: str, users: Sequence[str]) -> list[Member]:
+        """The members among ``users`` (one or two ids), in the order of ``members``:
+        what a change to one member needs (the actor's membership and the member's)."""
+        if not users or len(users) > 2:
+            raise TypeError("members_named takes one or two user ids")
+        params = {"ws": workspace_id, "a": users[0], "b": users[-1]}
+        rows = self._run.execute(MEMBERS_NAMED, params).fetchall()
+        if not self._read_only:
+            self._member_reads.append(rows)
+        return self._decoder.members(rows)
+
+    def _member_read(self, key: tuple[str, str]) -> tuple[Any, ...] | None:
+        """The member's row as last read or written in this transaction, if it was."""
+        if key in self._member_rows:  # written (None: deleted) in this transaction
+            return self._member_rows[key]
+        found = None
+        workspace_id, user = key
+        for rows in self._member_reads:
+            for row in rows:
+                if row[1] == user and row[0] == workspace_id:
+                    found = tuple(row)
+        return found
 
     def delete_member(self, workspace_id: str, user: str) -> None:
         self._write()
-        self._conn.execute(
-            sa.delete(members).where(members.c.workspace_id == workspace_id, members.c.user == user)
-        )
+        self._run.execute(DELETE_MEMBER, {"workspace_id": workspace_id, "user": user})
+        self._member_rows[(workspace_id, user)] = None
+
+    # ------------------------------------------------------------------ webhooks
+
+    def lock_workspace_of(self, *, subscription_ref: str, customer_ref: str) -> Workspace | None:
+        """The workspace that follows ``subscription_ref``, else the one of
+        ``customer_ref``, locked (``find_workspace_id`` then ``get_workspace``)."""
+        if self._dialect != "postgresql":
+            found = self.find_workspace_id(subscription_ref=subscription_ref)
+            found = found or self.find_workspace_id(customer_ref=customer_ref)
+            return self.get_workspace(found, for_update=True) if found else None
+        params = {"sub": subscription_ref, "customer": customer_ref}
+        row = self._run.execute(_LOCK_BY_REF, params).fetchone()
+        if row is None:
+            return None
+        ws = self._decoder.workspace(row)
+        if not self._read_only:
+            self._workspace_rows[ws.id] = (tuple(row), ws)
+        return ws
+
+    def claim_with_members(self, event_id: str, workspace_id: str) -> tuple[bool, list[Member]]:
+        """``claim_webhook_event`` and ``members``, in one statement on PostgreSQL."""
+        if self._dialect != "postgresql":
+            return self.claim_webhook_event(event_id), self.members(workspace_id)
+        self._write()
+        params = {"event": event_id, "ws": workspace_id}
+        rows = self._run.execute(_CLAIM_WITH_MEMBERS, params).fetchall()
+        found = [row[1:] for row in rows if row[1] is not None]
+        self._member_reads.append(found)
+        return bool(rows[0][0]), self._decoder.members(found)
 
     # ------------------------------------------------------------------- claims
 
@@ -158,8 +260,8 @@ class _SQLUnitOfWork:
     def _insert_once(self, table: sa.Table, values: Mapping[str, object]) -> bool:
         """Insert unless the key exists; a concurrent insert of the same key waits
         for the other transaction and then does nothing (no error, no duplicate)."""
-        statement = _INSERT_ONCE[(self._dialect, table.name)]
-        return self._conn.execute(statement, dict(values)).first() is not None
+        statement = INSERT_ONCE[(self._dialect, table.name)]
+        return self._run.execute(statement, values).fetchone() is not None
 
     # ------------------------------------------------------------------- events
 
@@ -176,35 +278,25 @@ class _SQLUnitOfWork:
         if self._late:
             return _late_cursors(self._conn, rows, _APPEND_EVENTS.run)
         if self._dialect == "postgresql":
-            given = _postgres_cursors(self._conn, len(new))
-            for row, cursor in zip(rows, given, strict=True):
-                row["cursor"] = cursor
-            _APPEND_EVENTS.run(self._conn, rows)
-            return given
-        if not cursors:
-            _APPEND_EVENTS.run(self._conn, rows)
-            return []
+            given = _insert_with_cursors(self._conn, rows)
+            return given if cursors else []
         # SQLite has one writer at a time: this transaction's events are the next
-        # rows, so a plain batched insert, then their cursors, is all it takes.
-        last = self._conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(events.c.cursor), 0))
-        ).scalar_one()
+        # rows, numbered in order, so the last one's number gives them all.
+        if len(rows) == 1:
+            (cursor,) = self._run.execute(INSERT_EVENT, rows[0]).fetchone()
+            return [cursor] if cursors else []
         _APPEND_EVENTS.run(self._conn, rows)
-        return list(
-            self._conn.execute(
-                sa.select(events.c.cursor)
-                .where(events.c.cursor > int(last))
-                .order_by(events.c.cursor)
-                .limit(len(new))
-            ).scalars()
-        )
+        if not cursors:
+            return []
+        last = int(self._run.execute(LAST_ROWID, {}).fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
 
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         query = sa.select(*raw_columns(events)).where(events.c.cursor > cursor)
         if self._dialect == "postgresql":
             query = query.where(events.c.cursor < _cursor_horizon(self._conn))
         query = query.order_by(events.c.cursor).limit(limit)
-        return [event_from(row, self._codec) for row in self._conn.execute(query).mappings()]
+        return [event_from(row, self._codec) for row in self._conn.execute(query)]
 
     def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
         query = (
@@ -227,7 +319,7 @@ class _SQLUnitOfWork:
         query = query.order_by(workspaces.c.due_at, workspaces.c.id).limit(limit)
         if self._dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        rows = self._conn.execute(query, params).mappings()
+        rows = self._conn.execute(query, params)
         return [workspace_from(row, self._codec) for row in rows]
 
     def members_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Member]]:
@@ -239,8 +331,8 @@ class _SQLUnitOfWork:
             rows = self._conn.execute(_PG_MEMBERS_OF, {"ids": ids})
         else:
             rows = self._conn.execute(_MEMBERS_OF, {"ids": list(workspace_ids)})
-        for row in rows.mappings():
-            found[row["workspace_id"]].append(member_from(row, self._codec))
+        for row in rows:
+            found[row[0]].append(member_from(row, self._codec))
         return found
 
     def active_member_counts(self, workspace_ids: Sequence[str]) -> dict[str, int]:
@@ -327,7 +419,7 @@ class _SQLUnitOfWork:
             events: (events.c.cursor,),
         }
         read = {
-            table: list(conn.execute(sa.select(*raw_columns(table)).order_by(*keys)).mappings())
+            table: list(conn.execute(sa.select(*raw_columns(table)).order_by(*keys)))
             for table, keys in ordered.items()
         }
         return StoreSnapshot(

@@ -11,6 +11,7 @@ statement is assembled.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -21,7 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..workspace import MemberStatus
-from .rows import raw_columns, raw_param
+from .driver import Prepared, execute, execute_many
+from .rows import RAW, raw_columns, raw_param
 from .schema import events, members, trials, webhook_events, workspaces
 
 # Statements, built once: building a statement costs more than running it on
@@ -86,11 +88,16 @@ def _update_where(table: sa.Table, *keys: str) -> sa.Update:
     )
 
 
-def _recordset(table: sa.Table, names: Sequence[str]) -> sa.TableValuedAlias:
+def _recordset(
+    table: sa.Table, names: Sequence[str], *, numbered: bool = False
+) -> sa.TableValuedAlias:
     """``json_to_recordset(CAST(:rows AS JSON)) AS v(a type, ...)``: a batch of rows
     sent as one JSON document and read as a relation, so that the batch is one
-    statement on PostgreSQL. A ``b_<key>`` name is typed like its column."""
+    statement on PostgreSQL. A ``b_<key>`` name is typed like its column;
+    ``numbered`` adds ``n``, each row's position in the batch from 1."""
     columns = [sa.column(name, table.c[name.removeprefix("b_")].type) for name in names]
+    if numbered:
+        columns.append(sa.column("n", sa.BigInteger()))
     return (
         sa.func.json_to_recordset(sa.cast(raw_param("rows"), sa.JSON))
         .table_valued(*columns)
@@ -117,7 +124,6 @@ def _insert_from_recordset(table: sa.Table) -> sa.Insert:
 _INSERT_WORKSPACE = _insert(workspaces)
 _SAVE_WORKSPACE = _update_where(workspaces, "id", "version")
 _SAVE_MEMBER = _update_where(members, "workspace_id", "user")
-_INSERT_MEMBER = _insert(members)
 _INSERT_EVENT = _insert(events, skip=("cursor",))
 _INSERT_ONCE = {
     (dialect, table.name): insert(table)
@@ -143,41 +149,17 @@ class _Batch:
     """
 
     def __init__(self, sqlite_statement: _Write, postgres_statement: _Write) -> None:
-        self._sqlite = sqlite_statement
-        self._postgres = postgres_statement
-        self._compiled: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None]] = {}
+        self._sqlite = Prepared(sqlite_statement)
+        self._postgres = Prepared(postgres_statement)
 
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Write ``rows`` (as ``rows.py`` builds them); the number of rows written."""
         if conn.dialect.name == "postgresql":
             document = json.dumps(rows, default=_json_datetime)
-            return conn.execute(self._postgres, {"rows": document}).rowcount
-        sql, order = self._compile(conn)
-        if order is None:  # an engine made with paramstyle="named"
-            return conn.exec_driver_sql(sql, [dict(row) for row in rows]).rowcount
-        return conn.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows]).rowcount
-
-    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None]:
-        translate = conn.get_execution_options().get("schema_translate_map") or {}
-        key = (
-            conn.dialect.name,
-            conn.dialect.paramstyle,
-            repr(sorted(translate.items(), key=repr)),
-        )
-        if key not in self._compiled:
-            if len(self._compiled) >= _COMPILED_LIMIT:  # one a schema map: bound it
-                self._compiled.clear()
-            compiled = self._sqlite.compile(
-                dialect=conn.dialect,
-                schema_translate_map=translate or None,
-                render_schema_translate=bool(translate),
-            )
-            order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-            self._compiled[key] = (compiled.string, order)
-        return self._compiled[key]
-
-
-_COMPILED_LIMIT = 256
+            return execute(conn, self._postgres, {"rows": document}).rowcount
+        if len(rows) == 1:
+            return execute(conn, self._sqlite, rows[0]).rowcount
+        return execute_many(conn, self._sqlite, rows)
 
 
 def _json_datetime(value: object) -> str:
@@ -214,3 +196,92 @@ _SAVE_WORKSPACES = _Batch(_SAVE_WORKSPACE, _update_from_recordset(workspaces, "i
 _SAVE_MEMBERS = _Batch(_SAVE_MEMBER, _update_from_recordset(members, "workspace_id", "user"))
 _RENEW_IN_PLACE = _Batch(*_renew_in_place())
 _APPEND_EVENTS = _Batch(_INSERT_EVENT, _insert_from_recordset(events))
+
+
+# The request paths' statements, run on the driver's cursor (see ``driver``).
+GET_WORKSPACE = Prepared(_GET_WORKSPACE)
+GET_WORKSPACE_FOR_UPDATE = Prepared(_GET_WORKSPACE_FOR_UPDATE)
+TOUCH_WORKSPACE = Prepared(_TOUCH_WORKSPACE)
+FIND_BY_SUBSCRIPTION = Prepared(_FIND_BY_SUBSCRIPTION)
+FIND_BY_CUSTOMER = Prepared(_FIND_BY_CUSTOMER)
+MEMBERS = Prepared(_MEMBERS)
+MEMBERSHIPS_OF = Prepared(_MEMBERSHIPS_OF)
+MEMBERS_NAMED = Prepared(
+    sa.select(*raw_columns(members))
+    .where(
+        members.c.workspace_id == raw_param("ws"),
+        members.c.user.in_([raw_param("a"), raw_param("b")]),
+    )
+    .order_by(members.c.added_at, members.c.seq, members.c.user)
+)
+INSERT_WORKSPACE = Prepared(_INSERT_WORKSPACE)
+SAVE_WORKSPACE = Prepared(_SAVE_WORKSPACE)
+DELETE_MEMBER = Prepared(
+    sa.delete(members).where(
+        members.c.workspace_id == raw_param("workspace_id"), members.c.user == raw_param("user")
+    )
+)
+WORKSPACE_EXISTS = Prepared(sa.select(workspaces.c.id).where(workspaces.c.id == raw_param("ws")))
+
+
+def _upsert_member(insert: Any) -> sa.Insert:
+    """Insert the member, or replace the stored one: one statement."""
+    statement = insert(members).values({c.name: raw_param(c.name) for c in members.columns})
+    keys = [c.name for c in members.primary_key.columns]
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=keys,
+        set_={c.name: statement.excluded[c.name] for c in members.columns if c.name not in keys},
+    )
+
+
+SAVE_MEMBER = {
+    "postgresql": Prepared(_upsert_member(postgresql.insert)),
+    "sqlite": Prepared(_upsert_member(sqlite.insert)),
+}
+INSERT_ONCE = {key: Prepared(statement) for key, statement in _INSERT_ONCE.items()}
+INSERT_EVENT = Prepared(_INSERT_EVENT.returning(events.c.cursor))
+"""One event, its cursor returned (SQLite numbers the rows)."""
+LAST_ROWID = Prepared(sa.select(sa.func.last_insert_rowid()))
+"""The cursor of the last event of an ``executemany`` (SQLite: consecutive rows)."""
+
+
+@functools.lru_cache(maxsize=256)
+def update_columns(table_name: str, names: tuple[str, ...]) -> Prepared:
+    """Update only ``names`` of one row, found by its key (``b_<key>``; a workspace
+    also by its version): a request changes a column or two of a row, and
+    rewriting the others cost SQLite their index entries (a full workspace
+    row touches five indexes) and PostgreSQL its WAL."""
+    table = {t.name: t for t in (workspaces, members)}[table_name]
+    keys = ("id", "version") if table is workspaces else ("workspace_id", "user")
+    return Prepared(
+        sa.update(table)
+        .where(*(table.c[key] == raw_param(f"b_{key}") for key in keys))
+        .values({name: raw_param(name) for name in names})
+    )
+
+
+def _workspace_for() -> sa.Select[Any]:
+    """A workspace, the count of its active members and one user's membership (its
+    columns NULL when there is none), in one statement: a consistent read."""
+    member = members.alias("m")
+    active = (
+        sa.select(sa.func.count())
+        .where(members.c.workspace_id == workspaces.c.id, _ACTIVE)
+        .scalar_subquery()
+    )
+    joined = workspaces.outerjoin(
+        member,
+        sa.and_(member.c.workspace_id == workspaces.c.id, member.c.user == raw_param("user")),
+    )
+    return (
+        sa.select(
+            *raw_columns(workspaces),
+            active.label("active_members"),
+            *(sa.type_coerce(c, RAW).label(f"m_{c.name}") for c in member.columns),
+        )
+        .select_from(joined)
+        .where(workspaces.c.id == raw_param("ws"))
+    )
+
+
+WORKSPACE_FOR = Prepared(_workspace_for())
