@@ -41,8 +41,11 @@ class _PausingStore:
         with self._inner.unit_of_work(read_only=read_only) as uow:
             wrapped = _Pausing(uow, self)
             yield wrapped  # type: ignore[misc]
-        if wrapped.wrote:
-            self.commits.append(threading.current_thread().name)
+            # Recorded while the workspace is still locked, just before the commit:
+            # the other writer waits for that lock, so this is the commit order
+            # (after the exit, the second writer could record first).
+            if wrapped.wrote:
+                self.commits.append(threading.current_thread().name)
 
     def snapshot(self) -> Any:
         return self._inner.snapshot()
