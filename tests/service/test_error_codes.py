@@ -128,18 +128,21 @@ ELSEWHERE = {
 }
 
 
-def _floored(billing: Billing, provider: FakePaymentProvider) -> Billing:
-    catalog = Catalog.default()
-    floored = attrs.evolve(catalog, seat_floor=SeatFloor.SEATS_IN_USE)
-    return Billing(catalog=floored, store=billing._store, provider=provider,
+def _with_catalog(billing: Billing, provider: FakePaymentProvider, catalog: Catalog) -> Billing:
+    """The same store, provider and clock under another catalog."""
+    return Billing(catalog=catalog, store=billing._store, provider=provider,
                    clock=billing._clock)  # fmt: skip
+
+
+def _floored(billing: Billing, provider: FakePaymentProvider) -> Billing:
+    floored = attrs.evolve(Catalog.default(), seat_floor=SeatFloor.SEATS_IN_USE)
+    return _with_catalog(billing, provider, floored)
 
 
 def _without_sales(billing: Billing, provider: FakePaymentProvider) -> Billing:
     default = Catalog.default()
     self_serve = attrs.evolve(default, plans=tuple(p for p in default.plans if p.self_serve))
-    return Billing(catalog=self_serve, store=billing._store, provider=provider,
-                   clock=billing._clock)  # fmt: skip
+    return _with_catalog(billing, provider, self_serve)
 
 
 @pytest.fixture(name="worlds")

@@ -102,28 +102,26 @@ def role_of(role: Role | str) -> Role:
 def identifier(what: str, value: object) -> str:
     """An id the host chose (workspace, user, operator): 1 to 255 characters
     (64 for a workspace), not blank, no control character, valid Unicode."""
-    if not isinstance(value, str) or not value.strip():
-        shown = repr(value) if isinstance(value, str) else type(value).__name__
-        raise InvalidRequest(f"{what} must be a non-empty string, not {shown}", code="invalid_id")
     limit = MAX_ID if what == "workspace_id" else MAX_REF
-    if len(value) > limit:
-        raise InvalidRequest(f"{what} is at most {limit} characters", code="invalid_id")
-    problem = _unstorable(value, control=True)
-    if problem:
-        raise InvalidRequest(f"{what} {problem}", code="invalid_id")
-    return value
+    return _checked_string(what, value, limit, control=True, code="invalid_id")
 
 
 def text(what: str, value: object, limit: int) -> str:
     """Free text (a name, a message, a URL): not blank, at most ``limit``
     characters, valid Unicode without NUL."""
+    return _checked_string(what, value, limit, control=False, code="invalid_text")
+
+
+def _checked_string(what: str, value: object, limit: int, *, control: bool, code: str) -> str:
+    """The one rule for strings a store keeps (docs/integration.md's table)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{what} must be a non-empty string", code="invalid_text")
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidRequest(f"{what} must be a non-empty string, not {shown}", code=code)
     if len(value) > limit:
-        raise InvalidRequest(f"{what} is at most {limit} characters", code="invalid_text")
-    problem = _unstorable(value, control=False)
+        raise InvalidRequest(f"{what} is at most {limit} characters", code=code)
+    problem = _unstorable(value, control=control)
     if problem:
-        raise InvalidRequest(f"{what} {problem}", code="invalid_text")
+        raise InvalidRequest(f"{what} {problem}", code=code)
     return value
 
 
