@@ -160,7 +160,11 @@ def schema_of(engine: sa.Engine) -> dict[str, Any]:
         table: {
             "columns": {c["name"]: c["nullable"] for c in inspector.get_columns(table)},
             "primary_key": sorted(inspector.get_pk_constraint(table)["constrained_columns"]),
-            "indexes": sorted(i["name"] for i in inspector.get_indexes(table)),
+            # PostgreSQL also lists the index behind each unique constraint.
+            "indexes": sorted(
+                i["name"] for i in inspector.get_indexes(table) if "duplicates_constraint" not in i
+            ),
+            "unique": sorted(str(u["name"]) for u in inspector.get_unique_constraints(table)),
         }
         for table in sorted(inspector.get_table_names())
         if table.startswith("wb_")
@@ -173,6 +177,9 @@ def schema_of_metadata() -> dict[str, Any]:
             "columns": {c.name: c.nullable for c in table.columns},
             "primary_key": sorted(c.name for c in table.primary_key.columns),
             "indexes": sorted(str(i.name) for i in table.indexes),
+            "unique": sorted(
+                str(c.name) for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+            ),
         }
         for table in sorted(metadata.sorted_tables, key=lambda t: t.name)
     }
@@ -203,6 +210,12 @@ def empty_database_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -
     admin.dispose()
 
 
+def back_to_version_2(conn: sa.Connection) -> None:
+    """Undo version 3 on a freshly created schema: no invitations, no notices."""
+    conn.execute(sa.text("DROP TABLE wb_invitations"))
+    conn.execute(sa.text("DROP TABLE wb_notices"))
+
+
 class TestMigration:
     """``workspace-billing db upgrade`` creates the schema once; again, it changes nothing."""
 
@@ -230,7 +243,8 @@ class TestMigration:
         engine = sa.create_engine(empty_database_url)
         store = SQLStore(engine)
         store.create_schema()
-        with engine.begin() as conn:  # back to version 1: neither index of version 2
+        with engine.begin() as conn:  # back to version 1: nothing of versions 2 and 3
+            back_to_version_2(conn)
             conn.execute(sa.text("DROP INDEX wb_workspaces_customer_ref"))
             conn.execute(sa.text("DROP INDEX wb_members_user"))
             conn.execute(sa.text("DELETE FROM wb_schema_version"))
@@ -255,6 +269,42 @@ class TestMigration:
         with engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM wb_schema_version")).all()
         assert sorted(versions) == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+        store.dispose()
+        engine.dispose()
+
+    def test_version_2_with_data_gains_invitations_and_notices(
+        self, empty_database_url: str
+    ) -> None:
+        """A version 2 database with workspaces and members reaches version 3: its rows
+        untouched, the invitations and notices tables there and empty."""
+        engine = sa.create_engine(empty_database_url)
+        store = SQLStore(engine)
+        store.create_schema()
+        with engine.begin() as conn:
+            back_to_version_2(conn)
+            conn.execute(sa.text("DELETE FROM wb_schema_version"))
+            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (2, '2026-06-01 00:00:00')"))
+        assert not {"wb_invitations", "wb_notices"} & set(sa.inspect(engine).get_table_names())
+        clock = FakeClock()
+        billing = Billing(catalog=Catalog.default(), store=store,
+                          provider=FakePaymentProvider(clock=clock), clock=clock)  # fmt: skip
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        billing.add_member(ws.id, actor="alice", user="bob")
+        before = store.snapshot()
+
+        done = run_cli("db", "upgrade", "--db", empty_database_url)
+
+        assert done.returncode == 0, done.stderr
+        assert f"from version 2 to {SCHEMA_VERSION}" in done.stdout
+        assert schema_of(engine) == schema_of_metadata()
+        assert store.snapshot() == before
+        with engine.connect() as conn:
+            noticed = conn.execute(sa.text("SELECT count(*) FROM wb_notices")).scalar()
+            pending = conn.execute(sa.text("SELECT count(*) FROM wb_invitations")).scalar()
+            versions = conn.execute(sa.text("SELECT version FROM wb_schema_version")).all()
+        assert noticed == 0
+        assert pending == 0
+        assert sorted(versions) == [(2,), (3,)]
         store.dispose()
         engine.dispose()
 

@@ -20,7 +20,7 @@ MAX_LINES = 500
 
 CORE = {
     "catalog", "clock", "errors", "events", "jsonable", "messages", "mirror", "money",
-    "overview", "permissions", "ports", "renewal", "subscription", "workspace",
+    "overview", "permissions", "ports", "provider_values", "renewal", "subscription", "workspace",
 }  # fmt: skip
 
 # Layer of a module (by its dotted name inside the package) -> layers it may import.

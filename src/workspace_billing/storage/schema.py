@@ -18,12 +18,15 @@ from ..errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "metadata", "schema_version", "upgrade"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this release reads and writes.
 
 1. The first schema.
 2. ``wb_workspaces_customer_ref`` and ``wb_members_user``: workspaces found by
    their provider customer, a user's memberships found at once.
+3. ``wb_invitations`` (pending invitations, each holding a seat) and
+   ``wb_notices`` (the boundary whose advance notice a workspace was given, so
+   ``run_renewals`` records each notice once).
 """
 
 
@@ -98,6 +101,41 @@ members = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("deactivated_at", UTCDateTime()),
     sa.Index("wb_members_user", "user"),
+)
+
+invitations = sa.Table(
+    "wb_invitations",
+    metadata,
+    # Only pending invitations are rows: accepting, revoking or expiring one deletes
+    # it in the transaction that records its event, which is its history.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("wb_workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("invited_by", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("workspace_id", "email", name="wb_invitations_email"),
+    sa.Index("wb_invitations_expires", "expires_at", "id"),
+)
+
+notices = sa.Table(
+    "wb_notices",
+    metadata,
+    # One row per workspace: the ``due_at`` of the last boundary announced. A new
+    # boundary (a later ``due_at``) is announced again; the same one never is.
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("wb_workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
 )
 
 trials = sa.Table(
@@ -208,7 +246,17 @@ def _index(name: str) -> Callable[[Connection], None]:
     return step
 
 
+def _table(table: sa.Table) -> Callable[[Connection], None]:
+    """A step that creates one table of ``metadata``, its indexes and constraints."""
+
+    def step(connection: Connection) -> None:
+        table.create(connection)
+
+    return step
+
+
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _steps(_index("wb_workspaces_customer_ref"), _index("wb_members_user")),
+    3: _steps(_table(invitations), _table(notices)),
 }
 """How to move an existing schema from the version before to each version."""
