@@ -196,6 +196,11 @@ class Entitlements:
         """JSON-ready: ``flags`` sorted, ``limits`` by feature id (``None`` is unlimited)."""
         return {"plan": self.plan, "flags": [*sorted(self.flags)], "limits": scalars(self.limits)}
 
+    @property
+    def granted(self) -> frozenset[str]:
+        """The features ``has`` answers True for."""
+        return self._granted
+
     def has(self, feature: str) -> bool:
         """True when the flag is on, or the limit is unlimited or above zero."""
         return feature in self._granted

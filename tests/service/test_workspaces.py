@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
+import pytest
 from tests.conftest import PaidWorkspace
 from tests.service.support import (
     event_types,
@@ -142,6 +143,30 @@ class TestOverviewAndFeatures:
         assert not billing.has_feature(free.id, "sso")
         assert billing.entitlements(free.id).limit("projects") == 3
         assert [p.code for p in billing.plans()] == ["free", "business", "enterprise"]
+
+    def test_r4_a_feature_asked_again_follows_a_change_at_once(self, billing: Billing) -> None:
+        """The answers kept between calls never outlive the subscription they came from."""
+        billing.create_workspace(owner="alice", name="Acme")
+        free = billing.create_workspace(owner="alice", name="Side")
+        assert [billing.has_feature(free.id, "sso") for _ in range(3)] == [False] * 3
+
+        billing.apply_custom_terms(
+            free.id, operator="ops", seats=5, unit_amount=Money(900, "EUR"), interval="month",
+            plan="enterprise",
+        )  # fmt: skip
+
+        assert [billing.has_feature(free.id, "sso") for _ in range(3)] == [True] * 3
+
+    def test_r4_an_unknown_feature_is_refused_even_when_the_answer_is_kept(
+        self, billing: Billing
+    ) -> None:
+        free = billing.create_workspace(owner="alice", name="Acme")
+        assert billing.has_feature(free.id, "projects")
+        for wrong in ("sso ", "nope", 3, None):
+            with pytest.raises(InvalidRequest):
+                billing.has_feature(free.id, wrong)  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            billing.has_feature("ws_missing", "projects")
 
 
 class TestEvents:

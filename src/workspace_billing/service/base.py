@@ -97,6 +97,7 @@ class ServiceBase:
         self._email_of = email_of
         self._read_one = store.read_workspace if isinstance(store, ReadsOneWorkspace) else None
         self._entitlements = EntitlementsCache()
+        self._steady = self._entitlements.steady
         self._overviews = OverviewCache()
         self._read_counted = store.read_workspace_for if isinstance(store, ReadsForMember) else None
         self._feature_ids: tuple[Catalog | None, frozenset[str]] = (None, frozenset())

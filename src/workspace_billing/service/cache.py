@@ -92,9 +92,18 @@ class _BySubscription(Generic[T]):
                 )
         with self._lock:
             if ws.id not in self._entries and len(self._entries) >= self._size:
-                del self._entries[next(iter(self._entries))]
+                oldest = next(iter(self._entries))
+                del self._entries[oldest]
+                self._forget(oldest)
             self._entries[ws.id] = entry
+            self._kept(ws.id, entry)
         return entry
+
+    def _kept(self, workspace_id: str, entry: _Entry[T]) -> None:
+        """Called under the lock when ``entry`` is kept for ``workspace_id``."""
+
+    def _forget(self, workspace_id: str) -> None:
+        """Called under the lock when the entry of ``workspace_id`` is dropped."""
 
 
 def _same_entitlements(a: Entitlements, b: Entitlements) -> bool:
@@ -102,11 +111,29 @@ def _same_entitlements(a: Entitlements, b: Entitlements) -> bool:
 
 
 class EntitlementsCache(_BySubscription[Entitlements]):
-    """``entitlements_of`` each workspace's subscription, as its entitlements now."""
+    """``entitlements_of`` each workspace's subscription, as its entitlements now.
+
+    ``steady`` holds, for each workspace whose entitlements do not change at its
+    next boundary (no trial or grace period ending), the subscription they were
+    computed from, the catalog and the features granted: ``has_feature`` answers
+    from it with a dictionary lookup and an identity test (a store hands back the
+    same subscription object while the row is unchanged), which is most of its
+    calls. Any other case takes ``of``.
+    """
 
     def __init__(self, size: int = 4096) -> None:
         super().__init__(lambda ws, c, t: entitlements_of(ws.subscription, c, t),
                          _same_entitlements, size)  # fmt: skip
+        self.steady: dict[str, tuple[Subscription, Catalog, frozenset[str]]] = {}
+
+    def _kept(self, workspace_id: str, entry: _Entry[Entitlements]) -> None:
+        if entry.after is None:
+            self.steady[workspace_id] = (entry.sub, entry.catalog, entry.before.granted)
+        else:
+            self.steady.pop(workspace_id, None)
+
+    def _forget(self, workspace_id: str) -> None:
+        self.steady.pop(workspace_id, None)
 
 
 class OverviewCache(_BySubscription[SubscriptionOverview]):

@@ -117,6 +117,19 @@ class WorkspaceActions(ServiceBase):
         """Whether the workspace may use ``feature`` now (R4); ``InvalidRequest`` for a
         feature the catalog does not define, so a typo never reads as "no"."""
         known = self._feature_ids
+        read = self._read_one
+        if type(workspace_id) is str and type(feature) is str and read is not None:
+            # Most calls: entitlements that hold until the next change, for a
+            # subscription the store hands back unchanged (the same object). An id
+            # found in the cache was checked when it was first read.
+            steady = self._steady.get(workspace_id)
+            if steady is not None and steady[1] is self.catalog:
+                ws = read(workspace_id)
+                if ws is not None and ws.subscription is steady[0]:
+                    if feature in steady[2]:
+                        return True
+                    if known[0] is steady[1] and feature in known[1]:
+                        return False
         if known[0] is not self.catalog or type(feature) is not str or feature not in known[1]:
             self.catalog.feature(feature)  # raises for a feature the catalog does not define
             self._feature_ids = (self.catalog, frozenset(f.id for f in self.catalog.features))
