@@ -34,6 +34,8 @@ ALLOWED = {
     # The outer ring wires things together for hosts and their tests.
     "testing": {"core", "service", "billing", "storage", "fake", "testing"},
     "cli": {"core", "billing", "storage", "fake", "cli"},
+    # Web framework integrations: the billing API over Billing, a store from settings.
+    "integrations": {"core", "billing", "storage", "integrations"},
 }
 
 
@@ -42,7 +44,7 @@ def layer(module: str) -> str:
     head = parts[0]
     if head in CORE:
         return "core"
-    if head in {"service", "storage", "testing"}:
+    if head in {"service", "storage", "testing", "integrations"}:
         return head
     if head == "billing":
         return "billing"

@@ -36,6 +36,7 @@ def test_every_document_with_python_has_runnable_samples() -> None:
         "README.md",
         "concepts.md",
         "errors.md",
+        "frameworks.md",
         "integration.md",
         "json.md",
         "providers.md",
