@@ -17,20 +17,31 @@ baselines, checking that each made the same deactivations as the sweep:
   on the 1st, whole seconds): SQLite's month arithmetic does not clamp month
   ends as ``add_interval`` does. Only its deactivations are checked.
 
+The sweep runs with the advance notices on (``Billing``'s default): after the
+boundaries it claims those ahead within their leads, none on this fixture once
+renewed. The notice pass is then timed on its own: the fixture rebuilt and the
+job run 3 days before the renewals, so every workspace gets a
+``renewal_upcoming`` notice (a batch of claims at a time, members read where
+seats fall short, events and ``wb_notices`` records written set-based); it
+checks that the notices name exactly the members the sweep deactivated.
+
 Each worker reports its own peak memory; run each scale in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from common import (
     BASELINE_SQL,
+    RENEWS,
     SWEEP_AT,
     billing_on,
     database_url,
@@ -41,7 +52,12 @@ from common import (
     peak_rss_mb,
 )
 
+from workspace_billing import Notices
+from workspace_billing.storage.schema import events
 from workspace_billing.storage.sql import SQLStore
+
+NOTICE_AT = RENEWS - timedelta(days=3)
+"""Every renewal of the fixture is 3 days ahead: within the 7-day default lead."""
 
 
 def _generate_elsewhere(url: str, n_ws: int, per: int) -> int:
@@ -51,30 +67,57 @@ def _generate_elsewhere(url: str, n_ws: int, per: int) -> int:
         return int(pool.apply(generate_renewals, (url, n_ws, per)))
 
 
-def _worker(url: str, batch_size: int) -> tuple[int, float, float, float]:
-    """One worker process: (workspaces examined, seconds, peak MB before, after)."""
+def _worker(
+    url: str, batch_size: int, at: datetime, notices: bool
+) -> tuple[int, int, float, float, float]:
+    """One worker process: (workspaces examined, notices recorded, seconds, peak MB
+    before, after)."""
     before = peak_rss_mb()
     store = SQLStore.from_url(url)
+    billing = billing_on(store, at)
+    if not notices:  # the sweep as it was before them, for comparison
+        billing._notices = Notices(trial_ending=None, renewal_upcoming=None)
     start = time.perf_counter()
-    report = billing_on(store).run_renewals(batch_size=batch_size)
+    report = billing.run_renewals(batch_size=batch_size)
     elapsed = time.perf_counter() - start
     store.dispose()
-    return report.examined, elapsed, before, peak_rss_mb()
+    return report.examined, report.noticed, elapsed, before, peak_rss_mb()
 
 
-def _sweep(url: str, workers: int, batch_size: int) -> tuple[int, float, float, float]:
+def _sweep(
+    url: str, workers: int, batch_size: int, at: datetime = SWEEP_AT, notices: bool = True
+) -> tuple[int, int, float, float, float]:
     spawn = multiprocessing.get_context("spawn")
     with spawn.Pool(workers) as pool:
         pool.apply(peak_rss_mb)  # the workers are up before the clock starts
         start = time.perf_counter()
-        parts = pool.starmap(_worker, [(url, batch_size)] * workers)
+        parts = pool.starmap(_worker, [(url, batch_size, at, notices)] * workers)
         elapsed = time.perf_counter() - start
     return (
         sum(p[0] for p in parts),
+        sum(p[1] for p in parts),
         elapsed,
-        max(p[2] for p in parts),
         max(p[3] for p in parts),
+        max(p[4] for p in parts),
     )
+
+
+def announced_set(url: str) -> set[tuple[str, str]]:
+    """The members the ``renewal_upcoming`` notices name, as (workspace, user)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(events.c.workspace_id, events.c.data).where(
+                events.c.type == "renewal_upcoming"
+            )
+        ).all()
+    engine.dispose()
+    found = set()
+    for ws_id, stored in rows:
+        data = json.loads(stored) if isinstance(stored, str) else stored
+        if data["deactivate_count"]:
+            found.update((ws_id, user) for user in data["deactivate"].split("\n"))
+    return found
 
 
 def _baseline(url: str, kind: str, statements: list[str]) -> float:
@@ -96,6 +139,9 @@ def main() -> None:
     parser.add_argument("--per-workspace", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", default="1", help="worker counts to time, e.g. 1,2")
+    parser.add_argument(
+        "--no-notices", action="store_true", help="sweep without the notice pass, as before it"
+    )
     args = parser.parse_args()
     n_ws = args.members // args.per_workspace
     counts = [int(n) for n in args.workers.split(",")]
@@ -115,16 +161,30 @@ def main() -> None:
                 f"{args.db}: {n_ws:,} workspaces, {args.members:,} members "
                 f"(built in {build:.1f} s); {expected:,} deactivations expected"
             )
-        examined, elapsed, rss_before, rss_after = _sweep(url, workers, args.batch_size)
+        examined, noticed, elapsed, rss_before, rss_after = _sweep(
+            url, workers, args.batch_size, notices=not args.no_notices
+        )
         library = deactivated_set(url)
-        assert examined == n_ws, (examined, n_ws)
+        assert (examined, noticed) == (n_ws, 0), (examined, noticed, n_ws)
         assert len(library) == expected, (len(library), expected)
         sweeps[workers] = elapsed
         print(
-            f"  sweep, {workers} worker{'s' if workers > 1 else ''}: {elapsed:.2f} s "
+            f"  sweep{' without notices' if args.no_notices else ''}, "
+            f"{workers} worker{'s' if workers > 1 else ''}: {elapsed:.2f} s "
             f"({n_ws / elapsed:,.0f} workspaces/s, {args.members / elapsed:,.0f} members/s); "
             f"peak RSS of a worker {rss_before:.0f} MB before, {rss_after:.0f} MB after"
         )
+
+    fresh_schema(url).dispose()
+    _generate_elsewhere(url, n_ws, args.per_workspace)
+    examined, noticed, notice_s, _, notice_rss = _sweep(url, 1, args.batch_size, NOTICE_AT)
+    assert (examined, noticed) == (0, n_ws), (examined, noticed, n_ws)
+    assert announced_set(url) == library, "the notices and the sweep disagree"
+    print(
+        f"  notice pass alone, 1 worker, 3 days before: {notice_s:.2f} s "
+        f"({n_ws / notice_s:,.0f} notices/s, naming the same {len(library):,} members); "
+        f"peak RSS {notice_rss:.0f} MB"
+    )
 
     timed = {}
     for name, statements in (

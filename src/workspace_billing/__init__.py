@@ -42,7 +42,9 @@ from .errors import (
     WebhookVerificationError,
 )
 from .events import Event, EventType
+from .invitation import Invitation
 from .money import Money
+from .notices import Notices
 from .overview import (
     PricePreview,
     ReconcileReport,
@@ -93,12 +95,14 @@ __all__ = [
     "FeatureMatrix",
     "Interval",
     "InvalidRequest",
+    "Invitation",
     "Invoice",
     "InvoiceStatus",
     "Member",
     "MemberStatus",
     "Money",
     "NotFound",
+    "Notices",
     "PaymentActionRequired",
     "PaymentFailed",
     "PaymentMethod",

@@ -14,6 +14,8 @@ is written.
 
 from __future__ import annotations
 
+from .service.account import AccountActions
+from .service.invitations import InvitationActions
 from .service.members import MemberActions
 from .service.plans import PlanActions
 from .service.renewals import RenewalJobs
@@ -25,7 +27,14 @@ __all__ = ["Billing"]
 
 
 class Billing(
-    WorkspaceActions, MemberActions, PlanActions, SalesActions, RenewalJobs, WebhookIntake
+    WorkspaceActions,
+    MemberActions,
+    InvitationActions,
+    PlanActions,
+    AccountActions,
+    SalesActions,
+    RenewalJobs,
+    WebhookIntake,
 ):
     """The library's entry point: wire a catalog, a store, a provider and a clock.
 

@@ -40,6 +40,7 @@ from .cli_output import (
     overview_rows,
     print_json,
     renewal_json,
+    renewal_summary,
 )
 from .clock import SystemClock
 from .demo import run_demo
@@ -227,11 +228,7 @@ def _renew(args: argparse.Namespace) -> int:
     if args.json:
         print_json(renewal_json(report))
     else:
-        print(
-            f"renewals: {counted(report.examined, 'workspace')} due, {report.changed:,} changed, "
-            f"{counted(report.deactivated, 'member')} deactivated, {len(report.waiting):,} "
-            f"waiting on the provider, {len(report.failed):,} failed"
-        )
+        print(renewal_summary(report))
         for ws_id, code in report.failed:
             print(f"  failed: {ws_id} ({code})")
     return EXIT_PARTIAL if report.failed else EXIT_OK
@@ -274,6 +271,9 @@ def _renew_in_workers(args: argparse.Namespace) -> RenewalReport:
         deactivated=sum(p.deactivated for p in parts),
         waiting=tuple(w for p in parts for w in p.waiting),
         failed=tuple(f for p in parts for f in p.failed),
+        noticed=sum(p.noticed for p in parts),
+        revoked=sum(p.revoked for p in parts),
+        expired=sum(p.expired for p in parts),
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "print_json",
     "progress_line",
     "renewal_json",
+    "renewal_summary",
 ]
 
 
@@ -119,16 +120,32 @@ def renewal_json(report: RenewalReport) -> dict[str, Any]:
         "examined": report.examined,
         "changed": report.changed,
         "deactivated": report.deactivated,
+        "noticed": report.noticed,
+        "revoked": report.revoked,
+        "expired": report.expired,
         "waiting": list(report.waiting),
         "failed": [{"workspace": ws, "code": code} for ws, code in report.failed],
     }
+
+
+def renewal_summary(report: RenewalReport) -> str:
+    """``renewals: 3 workspaces due, 3 changed, 3 members deactivated, 2 notices
+    recorded, 0 waiting on the provider, 0 failed``."""
+    return (
+        f"renewals: {counted(report.examined, 'workspace')} due, {report.changed:,} changed, "
+        f"{counted(report.deactivated, 'member')} deactivated, "
+        f"{counted(report.noticed, 'notice')} recorded, {len(report.waiting):,} "
+        f"waiting on the provider, {len(report.failed):,} failed"
+    )
 
 
 def progress_line(report: RenewalReport, total: int | None, rate: float) -> str:
     """``1,200 of 5,000 workspaces (24%), 830/s; 1,180 changed, 37 members deactivated``.
 
     ``total`` is the count due when the run began (``None``: unknown); workspaces
-    that fall due during the run count in it as they are examined.
+    that fall due during the run count in it as they are examined. Once the
+    notice pass (after the boundaries) has recorded some, the line ends with
+    them: ``, 12 notices recorded``.
     """
     done = report.examined
     if total is None:
@@ -137,9 +154,10 @@ def progress_line(report: RenewalReport, total: int | None, rate: float) -> str:
         total = max(total, done)
         percent = 100 * done // total if total else 100
         head = f"{number(done)} of {counted(total, 'workspace')} ({percent}%)"
+    notices = f", {counted(report.noticed, 'notice')} recorded" if report.noticed else ""
     return (
         f"renewals: {head}, {rate:,.0f}/s; {number(report.changed)} changed, "
-        f"{counted(report.deactivated, 'member')} deactivated"
+        f"{counted(report.deactivated, 'member')} deactivated{notices}"
     )
 
 

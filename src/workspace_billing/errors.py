@@ -152,8 +152,8 @@ class SeatLimitReached(BillingError):
 
     def __init__(self, seats_used: int, seats: int) -> None:
         super().__init__(
-            f"all {seats} seats are in use ({seats_used} active members): "
-            "buy more seats before adding or reactivating a member",
+            f"all {seats} seats are in use ({seats_used} held by active members and "
+            "pending invitations): buy more seats before adding, reactivating or inviting",
             seats_used=seats_used,
             seats=seats,
         )
@@ -253,6 +253,8 @@ CODES: Mapping[str, Code] = _codes(
      "no workspace has this id, or a provider object does not exist"),
     ("not_a_member", NotFound, 404, False,
      "the user is not a member of the workspace"),
+    ("invitation_not_found", NotFound, 404, False,
+     "no pending invitation has this id: accepted, revoked, or expired and deleted"),
     ("invalid_request", InvalidRequest, 400, False,
      "a request the library cannot take, where no finer code applies"),
     ("invalid_id", InvalidRequest, 400, False,
@@ -263,6 +265,8 @@ CODES: Mapping[str, Code] = _codes(
      "a limit, batch size or cursor is not a whole number in range"),
     ("invalid_flag", InvalidRequest, 400, False,
      "a flag is not True, False (or None where allowed)"),
+    ("invalid_datetime", InvalidRequest, 400, False,
+     "a date and time is not an aware datetime"),
     ("invalid_money", InvalidRequest, 400, False,
      "an amount is not whole minor units within 64 bits, or the currency not ISO 4217"),
     ("currency_mismatch", InvalidRequest, 422, False,
@@ -273,6 +277,14 @@ CODES: Mapping[str, Code] = _codes(
      "a callback argument is not callable"),
     ("invalid_clock", InvalidRequest, 500, False,
      "the host's clock gives naive datetimes"),
+    ("invalid_duration", InvalidRequest, 500, False,
+     "invitation_ttl is not a timedelta of more than 0 and at most 90 days"),
+    ("invalid_email", InvalidRequest, 400, False,
+     "an email address is empty, too long, or not name@domain without spaces"),
+    ("invitation_expired", InvalidRequest, 410, False,
+     "the invitation expired: it holds no seat and cannot be accepted or revoked"),
+    ("invalid_notices", InvalidRequest, 500, False,
+     "a notice lead is not a duration of more than 0 and at most 90 days"),
     ("unknown_role", InvalidRequest, 422, False,
      "the role is not 'admin' or 'member'"),
     ("role_not_assignable", InvalidRequest, 422, False,
@@ -301,6 +313,10 @@ CODES: Mapping[str, Code] = _codes(
      "the workspace is on this plan and interval: change seats instead"),
     ("no_paid_subscription", InvalidRequest, 409, False,
      "there is no paid subscription to cancel or resume"),
+    ("trial_not_extendable", InvalidRequest, 409, False,
+     "the workspace is not on a running trial: there is none to extend"),
+    ("trial_end_out_of_range", InvalidRequest, 422, False,
+     "a trial's new end is not after the current one, or more than a year from now"),
     ("seats_not_whole", InvalidRequest, 400, False,
      "seats is not a whole number"),
     ("seats_below_minimum", InvalidRequest, 422, False,
@@ -327,6 +343,8 @@ CODES: Mapping[str, Code] = _codes(
      "the user is already a member (reactivate a deactivated one)"),
     ("already_active", Conflict, 409, False,
      "the member is already active"),
+    ("already_invited", Conflict, 409, False,
+     "the email has a pending invitation to the workspace"),
     ("workspace_exists", Conflict, 409, False,
      "a workspace with this id exists"),
     ("store_busy", StoreBusy, 503, True,

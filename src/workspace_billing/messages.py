@@ -46,16 +46,28 @@ USER_MESSAGES: Mapping[str, Message] = {
     ),
     "not_found": N_("This item could not be found."),
     "not_a_member": N_("This person is not a member of the workspace."),
+    "invitation_not_found": N_(
+        "This invitation is no longer valid: it was accepted or withdrawn. Ask for a new one."
+    ),
     "invalid_request": N_("This request cannot be completed."),
     "invalid_id": N_("This name or identifier is not valid."),
     "invalid_text": N_("This text is empty, too long or contains characters that are not allowed."),
     "invalid_number": N_("This number is not valid."),
     "invalid_flag": N_("This option must be yes or no."),
+    "invalid_datetime": N_("This date is not valid: it needs a time zone."),
     "invalid_money": N_("This amount is not valid."),
     "currency_mismatch": N_("This amount is not in the currency of the plans."),
     "invalid_webhook_body": N_("The payment provider's message could not be read."),
     "invalid_callback": N_("The billing job was started with a wrong setting."),
     "invalid_clock": N_("The billing service is misconfigured: its clock has no time zone."),
+    "invalid_duration": N_(
+        "The billing service is misconfigured: its invitation period is not valid."
+    ),
+    "invalid_email": N_("This email address is not valid."),
+    "invitation_expired": N_("This invitation has expired. Ask for a new one."),
+    "invalid_notices": N_(
+        "The billing service is misconfigured: its notice periods are not valid."
+    ),
     "unknown_role": N_("A member is either an administrator or a member."),
     "role_not_assignable": N_("A workspace has a single owner, set when it is created."),
     "owner_cannot_leave": N_("The owner cannot be removed from the workspace."),
@@ -76,6 +88,10 @@ USER_MESSAGES: Mapping[str, Message] = {
         "You are already on this plan: change the number of licences instead."
     ),
     "no_paid_subscription": N_("There is no paid subscription to cancel or resume."),
+    "trial_not_extendable": N_("Only a free trial that is still running can be extended."),
+    "trial_end_out_of_range": N_(
+        "The trial can only be extended to a later date, at most a year from today."
+    ),
     "seats_not_whole": N_("The number of licences must be a whole number."),
     "seats_below_minimum": N_("You need at least one licence: the owner holds one."),
     "seats_above_maximum": NP_(
@@ -105,6 +121,7 @@ USER_MESSAGES: Mapping[str, Message] = {
     "conflict": N_("This change conflicts with another one. Reload the page and try again."),
     "already_member": N_("This person is already a member of the workspace."),
     "already_active": N_("This member is already active."),
+    "already_invited": N_("This email address has already been invited to the workspace."),
     "workspace_exists": N_("A workspace with this identifier already exists."),
     "store_busy": N_("The service is busy. Please try again in a moment."),
     "payment_action_required": N_("Your bank asks you to confirm this payment."),

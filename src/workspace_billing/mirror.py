@@ -6,6 +6,12 @@ period's boundary effects (the scheduled seat decrease, R11) are applied once,
 when the view's period start first moves past the mirrored one. A view older
 than the mirrored period is ignored, and a subscription that ended is never
 taken up again. That is what makes duplicated and shuffled deliveries converge.
+
+The card on file (``Subscription.payment_method``) is mirrored with the rest,
+so the billing page reads it locally: every applied view sets it, a view that
+changes only the card saves it without an event (it is the provider's record,
+not a change of what the workspace has), and a fallback clears it, since no
+later view of an ended subscription would keep it fresh.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .renewal import Change, deactivate_excess, fall_back, renewed_event, summar
 from .subscription import Subscription, SubscriptionStatus
 from .workspace import Member, Workspace
 
-__all__ = ["apply_view", "belongs_to"]
+__all__ = ["apply_view", "belongs_to", "end_now"]
 
 
 def belongs_to(workspace: Workspace, view: ProviderSubscription) -> bool:
@@ -60,9 +66,7 @@ def apply_view(
     if following and sub.period_start is not None and view.period_start < sub.period_start:
         return unchanged  # older than the period applied: never go back a period
     if view.status is ProviderStatus.CANCELED:
-        return fall_back(
-            workspace, members, now, catalog, event=EventType.SUBSCRIPTION_ENDED, reason="canceled"
-        )
+        return end_now(workspace, members, now, catalog, actor)
     if view.status is ProviderStatus.PAUSED:
         if not following:
             return unchanged
@@ -99,6 +103,7 @@ def apply_view(
         unit_amount=view.unit_amount,
         customer_ref=view.customer_ref,
         subscription_ref=view.ref,
+        payment_method=view.payment_method,
     )
     if after == sub:
         return unchanged
@@ -111,6 +116,25 @@ def apply_view(
         changed, deactivated = deactivate_excess(ws, members, seats, now, reason)
         return Change(ws, changed, events + deactivated)
     return Change(ws, (), events)
+
+
+def end_now(
+    workspace: Workspace,
+    members: Sequence[Member],
+    now: datetime,
+    catalog: Catalog,
+    actor: str | None = None,
+) -> Change:
+    """The paid subscription ends at ``now`` (canceled: by the provider, or at once
+    by ``actor``): the workspace falls back and R11 applies to the fallback's cap
+    (R13). ``subscription_ended`` names the actor; the deactivations are the rule's."""
+    ended = fall_back(
+        workspace, members, now, catalog, event=EventType.SUBSCRIPTION_ENDED, reason="canceled"
+    )
+    if actor is None:
+        return ended
+    first, *rest = ended.events
+    return attrs.evolve(ended, events=(attrs.evolve(first, actor=actor), *rest))
 
 
 def _seats(sub: Subscription, view: ProviderSubscription, *, fresh: bool) -> tuple[int, int | None]:

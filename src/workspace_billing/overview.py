@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
 
 from .catalog import Catalog, Entitlements, Interval
 from .events import EventType
+from .invitation import Invitation, pending
 from .jsonable import JSONDict, dicts, enum_value, iso_or_none, maybe
 from .money import Money
+from .provider_values import PaymentMethod
 from .renewal import RenewalPreview, preview
 from .subscription import Subscription, SubscriptionStatus
 from .workspace import Member, Workspace, active_count
@@ -36,6 +39,9 @@ class SubscriptionOverview:
     interval: Interval | None
     seats: int
     seats_used: int
+    """Seats held: the active members, owner included, and the pending invitations (R8)."""
+    invitations_pending: int
+    """How many of ``seats_used`` are held by invitations not yet accepted."""
     pending_seats: int | None
     pending_seats_at: datetime | None
     trial_ends_at: datetime | None
@@ -50,14 +56,19 @@ class SubscriptionOverview:
     """The recurring amount from the next renewal (after a scheduled decrease)."""
     features: Entitlements
     preview: RenewalPreview
+    payment_method: PaymentMethod | None = None
+    """The card on file that pays the subscription (brand, last four digits,
+    expiry), as last mirrored from the provider: shown without a provider call.
+    ``None`` on the trial, the fallback and a negotiated plan."""
 
     @property
     def seats_available(self) -> int:
         return max(self.seats - self.seats_used, 0)
 
     def to_dict(self) -> JSONDict:
-        """JSON-ready for a billing page: the attributes by name, ``features`` and
-        ``preview`` nested, plus the derived ``seats_available`` (docs/json.md)."""
+        """JSON-ready for a billing page: the attributes by name, ``features``,
+        ``preview`` and ``payment_method`` nested, plus the derived
+        ``seats_available`` (docs/json.md)."""
         return {
             "workspace_id": self.workspace_id,
             "plan": self.plan,
@@ -66,6 +77,7 @@ class SubscriptionOverview:
             "interval": enum_value(self.interval),
             "seats": self.seats,
             "seats_used": self.seats_used,
+            "invitations_pending": self.invitations_pending,
             "seats_available": self.seats_available,
             "pending_seats": self.pending_seats,
             "pending_seats_at": iso_or_none(self.pending_seats_at),
@@ -79,6 +91,7 @@ class SubscriptionOverview:
             "next_total": maybe(self.next_total),
             "features": self.features.to_dict(),
             "preview": self.preview.to_dict(),
+            "payment_method": maybe(self.payment_method),
         }
 
 
@@ -131,6 +144,14 @@ class RenewalReport:
     """Due workspaces whose provider has not renewed yet; the next run looks again."""
     failed: tuple[tuple[str, str], ...] = ()
     """(workspace id, error code) of workspaces left for the next run."""
+    noticed: int = 0
+    """Advance notices recorded (``trial_ending``, ``renewal_upcoming``): one per
+    workspace and boundary, whichever run or worker records it."""
+    revoked: int = 0
+    """Pending invitations revoked by R11 at the boundaries applied (before anyone
+    was deactivated)."""
+    expired: int = 0
+    """Invitations past their ``expires_at``, deleted and recorded as expired."""
 
     def to_dict(self) -> JSONDict:
         """JSON-ready: ``failed`` as ``[workspace id, error code]`` pairs."""
@@ -140,6 +161,9 @@ class RenewalReport:
             "deactivated": self.deactivated,
             "waiting": list(self.waiting),
             "failed": [[ws, code] for ws, code in self.failed],
+            "noticed": self.noticed,
+            "revoked": self.revoked,
+            "expired": self.expired,
         }
 
 
@@ -185,10 +209,16 @@ def entitlements_of(sub: Subscription, catalog: Catalog, now: datetime) -> Entit
 
 
 def overview_of(
-    ws: Workspace, members: list[Member], catalog: Catalog, now: datetime
+    ws: Workspace,
+    members: list[Member],
+    catalog: Catalog,
+    now: datetime,
+    invitations: Sequence[Invitation] = (),
 ) -> SubscriptionOverview:
-    """The subscription screen of ``ws`` at ``now`` (R3), its R11 preview included."""
+    """The subscription screen of ``ws`` at ``now`` (R3), its R11 preview included;
+    the invitations pending at ``now`` hold seats beside the active members."""
     sub = ws.subscription
+    held = pending(invitations, now)
     plan = catalog.plan(sub.plan)
     next_seats = sub.pending_seats if sub.pending_seats is not None else sub.seats
     return SubscriptionOverview(
@@ -198,7 +228,8 @@ def overview_of(
         status=sub.status,
         interval=sub.interval,
         seats=sub.seats,
-        seats_used=active_count(members),
+        seats_used=active_count(members) + len(held),
+        invitations_pending=len(held),
         pending_seats=sub.pending_seats,
         pending_seats_at=sub.period_end if sub.pending_seats is not None else None,
         trial_ends_at=sub.trial_ends_at,
@@ -210,5 +241,6 @@ def overview_of(
         total=sub.recurring_total(),
         next_total=sub.recurring_total(next_seats),
         features=entitlements_of(sub, catalog, now),
-        preview=preview(ws, members, catalog),
+        preview=preview(ws, members, catalog, held),
+        payment_method=sub.payment_method,
     )

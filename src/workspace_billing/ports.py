@@ -17,6 +17,7 @@ import attrs
 
 from .catalog import Interval
 from .events import Event
+from .invitation import Invitation
 from .money import Money
 from .provider_values import (
     Checkout,
@@ -74,6 +75,8 @@ class StoreSnapshot:
     events: tuple[Event, ...]
     trials: tuple[tuple[str, str], ...]
     webhook_event_ids: tuple[str, ...]
+    invitations: tuple[Invitation, ...] = ()
+    """By id. A store written before invitations existed holds none."""
 
 
 class UnitOfWork(Protocol):
@@ -115,6 +118,48 @@ class UnitOfWork(Protocol):
         ...
 
     def delete_member(self, workspace_id: str, user: str) -> None: ...
+
+    def invitations(self, workspace_id: str, *, for_update: bool = False) -> list[Invitation]:
+        """The workspace's invitations, oldest first (``created_at``, then ``seq``),
+        expired ones not deleted yet included: the caller knows the time.
+        ``for_update`` locks their rows until the transaction ends (PostgreSQL), so
+        ``expire_invitations`` in another transaction skips them meanwhile."""
+        ...
+
+    def invitation(self, invitation_id: str) -> Invitation | None:
+        """An invitation by its id, whatever its workspace."""
+        ...
+
+    def add_invitation(self, invitation: Invitation) -> None:
+        """Insert an invitation; ``Conflict`` when its id exists, or when its workspace
+        has an invitation for the same email (pending or not deleted yet)."""
+        ...
+
+    def delete_invitations(self, invitation_ids: Sequence[str]) -> None:
+        """Delete invitations by id (accepted, revoked or expired); ids that are gone
+        are ignored."""
+        ...
+
+    def invitation_counts(self, workspace_ids: Sequence[str], now: datetime) -> dict[str, int]:
+        """How many invitations pending at ``now`` (``expires_at`` after it) each
+        workspace has (0 for none), in one read: beside ``active_member_counts``,
+        the seats each workspace holds."""
+        ...
+
+    def invitations_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Invitation]]:
+        """The invitations of several workspaces in one read, each list in the order
+        of ``invitations``; a workspace without any maps to an empty list."""
+        ...
+
+    def expire_invitations(self, now: datetime, limit: int) -> list[Invitation]:
+        """Delete and return up to ``limit`` invitations expired at ``now``
+        (``expires_at`` at or before it), in ``(expires_at, id)`` order.
+
+        Rows another transaction holds are skipped, not waited for (``SKIP
+        LOCKED`` on PostgreSQL), and a row is returned only to the transaction
+        that deleted it: each expiry is recorded once, however many workers run.
+        """
+        ...
 
     def claim_trial(self, owner: str, workspace_id: str) -> bool:
         """Record the owner's one trial (R2): False when the owner already had it."""
@@ -172,6 +217,38 @@ class UnitOfWork(Protocol):
         sweep: each workspace as ``renewal.apply`` makes it, its version one higher.
         ``Conflict`` if any version is stale; let it end the unit of work, which
         then saves nothing (as with ``save_workspaces``)."""
+        ...
+
+    def claim_upcoming(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        trial_until: datetime | None,
+        renewal_until: datetime | None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Workspace]:
+        """Lock and return up to ``limit`` workspaces whose next boundary is ahead
+        (``due_at`` after ``now``) and within its notice window, and not announced
+        yet, in ``(due_at, id)`` order after the key ``after``: the notice pass of
+        the renewal sweep.
+
+        In the window: trialing workspaces whose ``due_at`` is at most
+        ``trial_until``, active ones not canceling at period end whose ``due_at``
+        is at most ``renewal_until`` (``None``: no workspace of that kind). Not
+        announced: ``mark_noticed`` recorded no notice of that very ``due_at``.
+        Rows another transaction holds are skipped, as ``claim_due`` does.
+        """
+        ...
+
+    def mark_noticed(self, noticed: Sequence[tuple[str, datetime]]) -> set[str]:
+        """Record, for each ``(workspace id, due_at)``, that its boundary was announced
+        (replacing the boundary recorded before); the ids whose record this changed.
+
+        An id whose record already holds that ``due_at`` (written by a transaction
+        that committed since ``claim_upcoming``) is left out, so a notice is never
+        recorded twice.
+        """
         ...
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:

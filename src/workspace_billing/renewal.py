@@ -15,6 +15,7 @@ import attrs
 
 from .catalog import Catalog
 from .events import Event, EventType
+from .invitation import Invitation, invitation_event, newest_first
 from .jsonable import JSONDict, dicts, enum_value, iso_or_none
 from .subscription import Subscription, SubscriptionStatus, add_interval
 from .workspace import Member, MemberStatus, Workspace
@@ -29,8 +30,12 @@ __all__ = [
     "local_boundary",
     "next_boundary_terms",
     "preview",
+    "r11_reason",
     "renewal_in_place",
+    "revoke_beyond_seats",
+    "revoke_excess",
     "select_deactivations",
+    "select_revocations",
 ]
 
 
@@ -51,9 +56,12 @@ class RenewalPreview:
     seats: int
     active_members: int
     deactivate: tuple[Member, ...]
+    revoke: tuple[Invitation, ...] = attrs.field(default=(), kw_only=True)
+    """The pending invitations the boundary would revoke, newest first: R11 revokes
+    them before it deactivates anyone, so they never cost a member their seat."""
 
     def to_dict(self) -> JSONDict:
-        """JSON-ready, ``deactivate`` as member dicts in order (docs/json.md)."""
+        """JSON-ready, ``deactivate`` and ``revoke`` as dicts in order (docs/json.md)."""
         return {
             "at": iso_or_none(self.at),
             "kind": enum_value(self.kind),
@@ -61,17 +69,22 @@ class RenewalPreview:
             "seats": self.seats,
             "active_members": self.active_members,
             "deactivate": dicts(self.deactivate),
+            "revoke": dicts(self.revoke),
         }
 
 
 @attrs.frozen
 class Change:
-    """A decision: the workspace to save, the members to save or remove, the events to record."""
+    """A decision: the workspace to save, the members to save or remove, the events to
+    record, and the invitations to insert (``invited``) or delete (``uninvited``, by
+    id: accepted, revoked or expired ones, whose events are their history)."""
 
     workspace: Workspace
     members: tuple[Member, ...] = ()
     events: tuple[Event, ...] = ()
     removed: tuple[str, ...] = ()
+    invited: tuple[Invitation, ...] = ()
+    uninvited: tuple[str, ...] = ()
 
 
 def select_deactivations(members: Iterable[Member], seats: int) -> tuple[Member, ...]:
@@ -112,6 +125,95 @@ def deactivate_excess(
         for m in chosen
     )
     return changed, events
+
+
+def select_revocations(
+    invitations: Iterable[Invitation], members: Iterable[Member], seats: int, now: datetime
+) -> tuple[Invitation, ...]:
+    """The pending invitations R11 revokes so that what holds a seat fits in ``seats``.
+
+    Invitations go first, the most recently created first: a member is
+    deactivated only for the seats that members alone exceed
+    (``select_deactivations``), never to make room for an invitation. So the
+    invitations left are those that fit beside the members who stay active;
+    when members alone exceed ``seats``, none is left. ``members`` may be as read
+    before the boundary or as it leaves them: either way the ones who stay
+    active are counted. An invitation expired at ``now`` holds no seat and is
+    left to expire.
+    """
+    members = list(members)
+    staying = sum(1 for m in members if m.is_active) - len(select_deactivations(members, seats))
+    held = [i for i in invitations if i.is_pending(now)]
+    excess = staying + len(held) - seats
+    if excess <= 0:
+        return ()
+    return tuple(newest_first(held)[:excess])
+
+
+def revoke_excess(
+    workspace: Workspace,
+    members: Sequence[Member],
+    invitations: Sequence[Invitation],
+    seats: int,
+    now: datetime,
+    reason: str,
+) -> tuple[tuple[str, ...], tuple[Event, ...]]:
+    """The ids of the invitations ``select_revocations`` chooses and their
+    ``invitation_revoked`` events (no actor: the rule revokes them; ``data``
+    gives the ``reason`` and the ``seats`` left)."""
+    chosen = select_revocations(invitations, members, seats, now)
+    events = tuple(
+        invitation_event(EventType.INVITATION_REVOKED, i, now, None, reason=reason, seats=seats)
+        for i in chosen
+    )
+    return tuple(i.id for i in chosen), events
+
+
+def revoke_beyond_seats(
+    change: Change, members: Sequence[Member], invitations: Sequence[Invitation], now: datetime
+) -> Change:
+    """``change`` with R11's first step added: the pending invitations that no longer
+    fit in the seats it leaves are revoked, before its deactivations.
+
+    Every decision that lowers a workspace's seats (a boundary, a provider's
+    view, negotiated terms) gets this step from the one place that saves it,
+    so none can leave more seats held than bought, and none need know about
+    invitations. ``members`` are as read before the change; the revocations
+    give the reason its deactivations give (``r11_reason``).
+    """
+    seats = change.workspace.subscription.seats
+    left = [i for i in invitations if i.id not in change.uninvited]
+    ids, events = revoke_excess(
+        change.workspace, _left_by(members, change), left, seats, now, r11_reason(change)
+    )
+    if not ids:
+        return change
+    first = next(
+        (n for n, e in enumerate(change.events) if e.type is EventType.MEMBER_DEACTIVATED),
+        len(change.events),
+    )
+    in_order = (*change.events[:first], *events, *change.events[first:])
+    return attrs.evolve(change, events=in_order, uninvited=(*change.uninvited, *ids))
+
+
+def r11_reason(change: Change) -> str:
+    """Why a change applies R11, as its deactivations say it (``data["reason"]``):
+    the boundary's own reason, ``renewal`` for a renewal, else ``plan_changed``."""
+    for event in change.events:
+        reason = event.data.get("reason")
+        if isinstance(reason, str):
+            return reason
+    renewed = any(e.type is EventType.SUBSCRIPTION_RENEWED for e in change.events)
+    return "renewal" if renewed else "plan_changed"
+
+
+def _left_by(members: Sequence[Member], change: Change) -> list[Member]:
+    """The members as ``change`` leaves them."""
+    after = {m.user: m for m in members}
+    after.update((m.user, m) for m in change.members)
+    for user in change.removed:
+        after.pop(user, None)
+    return list(after.values())
 
 
 def fall_back(
@@ -211,10 +313,11 @@ class Renewal:
 
 
 def renewal_in_place(
-    workspace: Workspace, active_members: int, now: datetime, catalog: Catalog
+    workspace: Workspace, seats_used: int, now: datetime, catalog: Catalog
 ) -> Renewal | None:
     """The due boundary as a ``Renewal`` when it is a negotiated plan's renewal that
-    leaves at least ``active_members`` seats; None when ``local_boundary`` must decide."""
+    leaves at least ``seats_used`` seats (active members and pending invitations);
+    None when ``local_boundary`` must decide, and R11 may deactivate or revoke."""
     sub = workspace.subscription
     if (
         sub.status is not SubscriptionStatus.ACTIVE
@@ -224,7 +327,7 @@ def renewal_in_place(
         or sub.period_end > now
     ):
         return None
-    if (sub.pending_seats if sub.pending_seats is not None else sub.seats) < active_members:
+    if (sub.pending_seats if sub.pending_seats is not None else sub.seats) < seats_used:
         return None
     return _next_period(workspace, now)
 
@@ -256,17 +359,28 @@ def renewed_event(workspace: Workspace, renewed: Subscription, now: datetime) ->
     )
 
 
-def preview(workspace: Workspace, members: Sequence[Member], catalog: Catalog) -> RenewalPreview:
-    """What the next boundary would do, if its payment succeeds (R11 preview)."""
+def preview(
+    workspace: Workspace,
+    members: Sequence[Member],
+    catalog: Catalog,
+    invitations: Sequence[Invitation] = (),
+) -> RenewalPreview:
+    """What the next boundary would do, if its payment succeeds (R11 preview).
+
+    ``invitations`` are the workspace's pending ones: those still pending when
+    the boundary falls and beyond its seats are named in ``revoke``.
+    """
     sub = workspace.subscription
     kind, plan, seats = next_boundary_terms(sub, catalog)
+    at = sub.next_boundary(catalog)
     return RenewalPreview(
-        at=sub.next_boundary(catalog),
+        at=at,
         kind=kind,
         plan=plan,
         seats=seats,
         active_members=sum(1 for m in members if m.is_active),
         deactivate=select_deactivations(members, seats),
+        revoke=select_revocations(invitations, members, seats, at) if at and invitations else (),
     )
 
 

@@ -11,6 +11,7 @@ import attrs
 from .catalog import Catalog, Interval
 from .jsonable import JSONDict, enum_value, iso_or_none, maybe
 from .money import Money
+from .provider_values import PaymentMethod
 
 __all__ = ["Subscription", "SubscriptionStatus", "add_interval"]
 
@@ -64,6 +65,12 @@ class Subscription:
     subscription_ref: str | None = None
     anchor: datetime | None = None
     """Where a negotiated plan's periods are counted from (the library renews it)."""
+    payment_method: PaymentMethod | None = None
+    """The card that pays the provider subscription, mirrored from the provider's
+    view with the rest, so the billing page shows it without a provider call.
+    ``None`` when nothing is paid through the provider: the trial, the fallback
+    (a subscription that ended drops it: no view keeps it fresh any more) and a
+    negotiated plan, invoiced outside the provider."""
 
     @property
     def is_provider_managed(self) -> bool:
@@ -90,7 +97,8 @@ class Subscription:
         return None
 
     def to_dict(self) -> JSONDict:
-        """JSON-ready: the attributes by name, ``unit_amount`` as money (docs/json.md)."""
+        """JSON-ready: the attributes by name, ``unit_amount`` as money and
+        ``payment_method`` as its dict (docs/json.md)."""
         return {
             "plan": self.plan,
             "status": self.status.value,
@@ -106,6 +114,7 @@ class Subscription:
             "customer_ref": self.customer_ref,
             "subscription_ref": self.subscription_ref,
             "anchor": iso_or_none(self.anchor),
+            "payment_method": maybe(self.payment_method),
         }
 
     def recurring_total(self, seats: int | None = None) -> Money | None:

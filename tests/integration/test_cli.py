@@ -20,7 +20,7 @@ from tests.conftest import _wipe, postgres_url
 
 from workspace_billing import Billing, Catalog, RenewalReport, Store
 from workspace_billing import cli as cli_module
-from workspace_billing.cli_output import Progress, counted, progress_line
+from workspace_billing.cli_output import Progress, counted, progress_line, renewal_summary
 from workspace_billing.errors import InvalidRequest, StoreError
 from workspace_billing.storage.schema import SCHEMA_VERSION
 from workspace_billing.storage.sql import SQLStore
@@ -94,6 +94,9 @@ class TestRenew:
             "examined": 3,
             "changed": 3,
             "deactivated": 3,
+            "noticed": 0,
+            "revoked": 0,
+            "expired": 0,
             "waiting": [],
             "failed": [],
         }
@@ -520,7 +523,7 @@ class TestCountsReadWell:
         assert done.returncode == 0, done.stderr
         assert done.stdout == (
             "renewals: 3 workspaces due, 3 changed, 3 members deactivated, "
-            "0 waiting on the provider, 0 failed\n"
+            "0 notices recorded, 0 waiting on the provider, 0 failed\n"
         )
 
     def test_renew_in_the_singular(self, tmp_path: Path) -> None:
@@ -535,7 +538,7 @@ class TestCountsReadWell:
         assert done.returncode == 0, done.stderr
         assert done.stdout == (
             "renewals: 1 workspace due, 1 changed, 1 member deactivated, "
-            "0 waiting on the provider, 0 failed\n"
+            "0 notices recorded, 0 waiting on the provider, 0 failed\n"
         )
 
     def test_a_dry_run_in_the_plural(self, db: str) -> None:
@@ -589,6 +592,16 @@ class TestRenewProgress:
         report = RenewalReport(examined=1500, changed=2, deactivated=1)
         assert progress_line(report, None, 1000.0) == (
             "renewals: 1,500 workspaces, 1,000/s; 2 changed, 1 member deactivated"
+        )
+
+    def test_notices_once_some_are_recorded(self) -> None:
+        """Issue 14: the notice pass (after the boundaries) adds its count to both lines."""
+        one = RenewalReport(examined=3, changed=3, deactivated=0, noticed=1)
+        assert progress_line(one, 3, 3.0).endswith("0 members deactivated, 1 notice recorded")
+        many = RenewalReport(examined=0, noticed=1200)
+        assert renewal_summary(many) == (
+            "renewals: 0 workspaces due, 0 changed, 0 members deactivated, "
+            "1,200 notices recorded, 0 waiting on the provider, 0 failed"
         )
 
     def test_on_a_terminal_one_line_is_rewritten(self) -> None:

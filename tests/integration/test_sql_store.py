@@ -39,7 +39,14 @@ from workspace_billing import (
     Workspace,
 )
 from workspace_billing.storage.rows import Codec, event_row, member_row, raw_columns, workspace_row
-from workspace_billing.storage.schema import SCHEMA_VERSION, events, members, metadata, workspaces
+from workspace_billing.storage.schema import (
+    SCHEMA_VERSION,
+    events,
+    members,
+    metadata,
+    upgrade,
+    workspaces,
+)
 from workspace_billing.storage.sql import SQLStore
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
@@ -210,10 +217,24 @@ def empty_database_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -
     admin.dispose()
 
 
-def back_to_version_2(conn: sa.Connection) -> None:
-    """Undo version 3 on a freshly created schema: no invitations, no notices."""
-    conn.execute(sa.text("DROP TABLE wb_invitations"))
-    conn.execute(sa.text("DROP TABLE wb_notices"))
+CARD_COLUMNS = ("pm_brand", "pm_last4", "pm_exp_month", "pm_exp_year")
+"""The card on file's columns of ``wb_workspaces``, added by version 3."""
+
+
+def back_to_version_2(conn: sa.Connection, schema: str | None = None) -> None:
+    """Undo version 3 on a freshly created schema: no invitations, no notices, no card
+    columns (SQLite has DROP COLUMN since 3.35)."""
+    prefix = f"{schema}." if schema else ""
+    conn.execute(sa.text(f"DROP TABLE {prefix}wb_invitations"))
+    conn.execute(sa.text(f"DROP TABLE {prefix}wb_notices"))
+    for column in CARD_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE {prefix}wb_workspaces DROP COLUMN {column}"))
+
+
+def workspace_column_types(engine: sa.Engine, schema: str | None = None) -> dict[str, str]:
+    """``wb_workspaces``' columns and their types, as the database reports them."""
+    columns = sa.inspect(engine).get_columns("wb_workspaces", schema=schema)
+    return {c["name"]: str(c["type"]) for c in columns}
 
 
 class TestMigration:
@@ -243,18 +264,18 @@ class TestMigration:
         engine = sa.create_engine(empty_database_url)
         store = SQLStore(engine)
         store.create_schema()
-        with engine.begin() as conn:  # back to version 1: nothing of versions 2 and 3
-            back_to_version_2(conn)
-            conn.execute(sa.text("DROP INDEX wb_workspaces_customer_ref"))
-            conn.execute(sa.text("DROP INDEX wb_members_user"))
-            conn.execute(sa.text("DELETE FROM wb_schema_version"))
-            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (1, '2026-01-01 00:00:00')"))
         clock = FakeClock()
         billing = Billing(catalog=Catalog.default(), store=store,
                           provider=FakePaymentProvider(clock=clock), clock=clock)  # fmt: skip
         ws = billing.create_workspace(owner="alice", name="Acme")
         billing.billing_portal(ws.id, actor="alice", return_url="https://app.example/billing")
         before = store.snapshot()
+        with engine.begin() as conn:  # back to version 1: nothing of versions 2 and 3
+            back_to_version_2(conn)
+            conn.execute(sa.text("DROP INDEX wb_workspaces_customer_ref"))
+            conn.execute(sa.text("DROP INDEX wb_members_user"))
+            conn.execute(sa.text("DELETE FROM wb_schema_version"))
+            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (1, '2026-01-01 00:00:00')"))
 
         done = run_cli("db", "upgrade", "--db", empty_database_url)
 
@@ -276,21 +297,24 @@ class TestMigration:
         self, empty_database_url: str
     ) -> None:
         """A version 2 database with workspaces and members reaches version 3: its rows
-        untouched, the invitations and notices tables there and empty."""
+        untouched, the invitations and notices tables there and empty, the card
+        columns added with the types a fresh schema has, NULL in existing rows."""
         engine = sa.create_engine(empty_database_url)
         store = SQLStore(engine)
         store.create_schema()
-        with engine.begin() as conn:
-            back_to_version_2(conn)
-            conn.execute(sa.text("DELETE FROM wb_schema_version"))
-            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (2, '2026-06-01 00:00:00')"))
-        assert not {"wb_invitations", "wb_notices"} & set(sa.inspect(engine).get_table_names())
+        fresh_types = workspace_column_types(engine)
         clock = FakeClock()
         billing = Billing(catalog=Catalog.default(), store=store,
                           provider=FakePaymentProvider(clock=clock), clock=clock)  # fmt: skip
         ws = billing.create_workspace(owner="alice", name="Acme")
         billing.add_member(ws.id, actor="alice", user="bob")
         before = store.snapshot()
+        with engine.begin() as conn:
+            back_to_version_2(conn)
+            conn.execute(sa.text("DELETE FROM wb_schema_version"))
+            conn.execute(sa.text("INSERT INTO wb_schema_version VALUES (2, '2026-06-01 00:00:00')"))
+        assert not {"wb_invitations", "wb_notices"} & set(sa.inspect(engine).get_table_names())
+        assert not set(CARD_COLUMNS) & set(workspace_column_types(engine))
 
         done = run_cli("db", "upgrade", "--db", empty_database_url)
 
@@ -305,8 +329,37 @@ class TestMigration:
         assert noticed == 0
         assert pending == 0
         assert sorted(versions) == [(2,), (3,)]
+        assert workspace_column_types(engine) == fresh_types
+        assert billing.workspace(ws.id).subscription.payment_method is None
         store.dispose()
         engine.dispose()
+
+    def test_version_3_adds_the_card_columns_where_the_schema_map_puts_them(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        """The ADD COLUMN step honours ``schema_translate_map``: a host that keeps the
+        tables in its own PostgreSQL schema is migrated there, not in ``public``."""
+        name = "wb_migrate_translated"
+        with postgres_engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+            conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+        world = postgres_engine.execution_options(schema_translate_map={None: name})
+        try:
+            SQLStore(world).create_schema()
+            fresh_types = workspace_column_types(postgres_engine, name)
+            with world.begin() as conn:
+                back_to_version_2(conn, name)
+                conn.execute(sa.text(f"DELETE FROM {name}.wb_schema_version"))
+                conn.execute(sa.text(
+                    f"INSERT INTO {name}.wb_schema_version VALUES (2, '2026-06-01 00:00:00')"
+                ))  # fmt: skip
+            assert not set(CARD_COLUMNS) & set(workspace_column_types(postgres_engine, name))
+            assert upgrade(world) == SCHEMA_VERSION
+            assert workspace_column_types(postgres_engine, name) == fresh_types
+            assert set(CARD_COLUMNS) <= set(workspace_column_types(postgres_engine))  # untouched
+        finally:
+            with postgres_engine.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
 
     def test_a_schema_newer_than_the_release_is_refused(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'future.db'}"

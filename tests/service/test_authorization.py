@@ -19,6 +19,7 @@ from workspace_billing import (
     Event,
     EventType,
     Interval,
+    Invitation,
     Member,
     MemberStatus,
     Money,
@@ -166,6 +167,11 @@ def _added_succeeded(billing: Billing, ws_id: str, result: object) -> None:
     assert _member(billing, ws_id, NEWCOMER) == result
 
 
+def _invited_succeeded(billing: Billing, ws_id: str, result: object) -> None:
+    assert isinstance(result, Invitation)
+    assert billing.invitations(ws_id) == [result]
+
+
 def _removed_succeeded(billing: Billing, ws_id: str, result: object) -> None:
     assert _member(billing, ws_id, TARGET) is None
 
@@ -254,6 +260,12 @@ ACTIONS = (
         "add_member",
         lambda b, ws, actor: b.add_member(ws, actor=actor, user=NEWCOMER, role=Role.MEMBER),
         _added_succeeded,
+        writes=True,
+    ),
+    Action(
+        "invite",
+        lambda b, ws, actor: b.invite(ws, actor=actor, email="newcomer@example.com"),
+        _invited_succeeded,
         writes=True,
     ),
     Action(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -24,6 +24,7 @@ from workspace_billing import (
     Catalog,
     Interval,
     Money,
+    Notices,
     SeatFloor,
     Store,
 )
@@ -60,6 +61,16 @@ CASES: dict[str, Case] = {
         provider=p,
         clock=_naive_clock(),  # type: ignore[arg-type]
     ),
+    "invalid_notices": lambda b, w, p: Notices(renewal_upcoming=timedelta(days=-7)),
+    "invalid_duration": lambda b, w, p: Billing(
+        catalog=Catalog.default(), store=b._store, provider=p, invitation_ttl=timedelta(0)
+    ),
+    "invalid_email": lambda b, w, p: b.invite(w["paid"], actor=OWNER, email="bob at example"),
+    "already_invited": lambda b, w, p: b.invite(w["paid"], actor=OWNER, email="ivy@example.com"),
+    "invitation_not_found": lambda b, w, p: b.accept_invitation("inv_gone", user="ivy"),
+    "invitation_expired": lambda b, w, p: _later(b, p, days=8).accept_invitation(
+        w["invitation"], user="ivy"
+    ),
     "unknown_role": lambda b, w, p: b.add_member(w["paid"], actor=OWNER, user="n", role="boss"),
     "role_not_assignable": lambda b, w, p: b.add_member(
         w["paid"], actor=OWNER, user="n", role="owner"
@@ -76,6 +87,15 @@ CASES: dict[str, Case] = {
         w["paid"], actor=OWNER, plan="business", seats=4, success_url=OK_URL, cancel_url=CANCEL_URL
     ),
     "no_paid_subscription": lambda b, w, p: b.cancel(w["trial"], actor="tess"),
+    "trial_not_extendable": lambda b, w, p: b.extend_trial(
+        w["paid"], operator="ops", until=datetime(2026, 2, 1, tzinfo=UTC)
+    ),
+    "trial_end_out_of_range": lambda b, w, p: b.extend_trial(
+        w["trial"], operator="ops", until=datetime(2026, 1, 2, tzinfo=UTC)
+    ),
+    "invalid_datetime": lambda b, w, p: b.extend_trial(
+        w["trial"], operator="ops", until=datetime(2026, 2, 1)
+    ),
     "seats_not_whole": lambda b, w, p: b.change_seats(w["paid"], actor=OWNER, seats=2.5),  # type: ignore[arg-type]
     "seats_below_minimum": lambda b, w, p: b.change_seats(w["paid"], actor=OWNER, seats=0),
     "seats_above_maximum": lambda b, w, p: b.change_seats(w["paid"], actor=OWNER, seats=10_001),
@@ -134,6 +154,12 @@ def _with_catalog(billing: Billing, provider: FakePaymentProvider, catalog: Cata
                    clock=billing._clock)  # fmt: skip
 
 
+def _later(billing: Billing, provider: FakePaymentProvider, *, days: int) -> Billing:
+    """The same store and provider, ``days`` later."""
+    clock = FakeClock(billing._clock.now() + timedelta(days=days))
+    return Billing(catalog=billing.catalog, store=billing._store, provider=provider, clock=clock)
+
+
 def _floored(billing: Billing, provider: FakePaymentProvider) -> Billing:
     floored = attrs.evolve(Catalog.default(), seat_floor=SeatFloor.SEATS_IN_USE)
     return _with_catalog(billing, provider, floored)
@@ -150,13 +176,15 @@ def worlds_fixture(
     billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
 ) -> dict[str, str]:
     paid = paid_workspace(seats=4, owner=OWNER, members=("bob",)).id
+    invitation = billing.invite(paid, actor=OWNER, email="ivy@example.com").id
     trial = billing.create_workspace(owner="tess", name="Trial").id
     full = billing.create_workspace(owner="fay", name="Full", trial=False).id
     billing.add_member(full, actor="fay", user="gil")  # the free plan holds 2
     negotiated = billing.create_workspace(owner="nora", name="Deal", trial=False).id
     billing.apply_custom_terms(negotiated, operator="ops", seats=10,
                                unit_amount=Money(900, "EUR"), interval="year")  # fmt: skip
-    return {"paid": paid, "trial": trial, "full": full, "negotiated": negotiated}
+    return {"paid": paid, "trial": trial, "full": full, "negotiated": negotiated,
+            "invitation": invitation}  # fmt: skip
 
 
 class TestEveryCode:

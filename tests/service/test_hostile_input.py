@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -250,22 +250,30 @@ VALID: dict[str, dict[str, Any]] = {
     "upgrade": {"workspace_id": WS, "actor": OWNER, "plan": "business", "seats": 3,
                 "interval": "year", "success_url": OK_URL, "cancel_url": OK_URL},
     "change_seats": {"workspace_id": WS, "actor": OWNER, "seats": 5},
-    "cancel": {"workspace_id": WS, "actor": OWNER},
+    "cancel": {"workspace_id": WS, "actor": OWNER, "now": False},
     "resume": {"workspace_id": WS, "actor": OWNER},
     "billing_portal": {"workspace_id": WS, "actor": OWNER, "return_url": OK_URL},
+    "invoices": {"workspace_id": WS, "actor": OWNER, "limit": 24},
     "contact_sales": {"workspace_id": WS, "actor": OWNER, "message": "hi", "plan": None},
     "apply_custom_terms": {"workspace_id": WS, "operator": "ops", "seats": 9,
                            "unit_amount": Money(900, "EUR"), "interval": "year", "plan": None},
+    "extend_trial": {"workspace_id": WS, "operator": "ops",
+                     "until": datetime(2026, 2, 1, 9, 0, tzinfo=UTC)},
     "add_member": {"workspace_id": WS, "actor": OWNER, "user": "nina", "role": "member"},
     "remove_member": {"workspace_id": WS, "actor": OWNER, "user": "bob"},
     "reactivate_member": {"workspace_id": WS, "actor": OWNER, "user": "bob"},
     "change_role": {"workspace_id": WS, "actor": OWNER, "user": "bob", "role": "admin"},
+    "invite": {"workspace_id": WS, "actor": OWNER, "email": "nina@example.com", "role": "member"},
+    "invitations": {"workspace_id": WS},
+    "revoke_invitation": {"workspace_id": WS, "actor": OWNER, "invitation_id": "inv_fixed"},
+    "accept_invitation": {"invitation_id": "inv_fixed", "user": "nina"},
     "run_renewals": {"batch_size": 100},
     "due_renewals": {"limit": 10},
     "reconcile": {"page_size": 10},
     "handle_webhook": {"payload": b"{}", "headers": {}},
 }  # fmt: skip
-POSITIONAL = {"create_workspace": ("owner", "name"), "handle_webhook": ("payload", "headers")}
+POSITIONAL = {"create_workspace": ("owner", "name"), "handle_webhook": ("payload", "headers"),
+              "accept_invitation": ("invitation_id",)}  # fmt: skip
 
 
 @st.composite

@@ -213,3 +213,34 @@ class TestBillingOnLocalstripe:
         assert result.applied + result.ignored == 1
         sub = billing.workspace(ws.id).subscription
         assert (sub.plan, sub.seats, sub.status) == ("enterprise", 50, SubscriptionStatus.ACTIVE)
+
+    def test_cancel_now_ends_the_stripe_subscription_and_the_workspace_falls_back(
+        self, localstripe: stripe.StripeClient, receiver: Receiver
+    ) -> None:
+        """Rule R13: ``cancel(now=True)`` is Stripe's immediate cancel (no prorate, no
+        refund); the canceled view is applied at once, the webhook after it changes nothing."""
+        billing = Billing(
+            catalog=Catalog.default(), store=InMemoryStore(), provider=stripe_provider(localstripe)
+        )
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        with pytest.raises(ProviderError, match="Stripe"):  # no Checkout Sessions on localstripe
+            billing.upgrade(ws.id, actor="alice", plan="business", seats=3, **URLS)
+        customer = billing.workspace(ws.id).subscription.customer_ref
+        assert customer is not None
+        request = CheckoutRequest(
+            ws.id, customer, "business", Interval.MONTH, 3, Money(1200, "EUR"), "u", "c"
+        )
+        ref = subscribe(localstripe, request)
+        billing.handle_webhook(*receiver.wait_for("customer.subscription.created", ref))
+        billing.add_member(ws.id, actor="alice", user="bob")
+        billing.add_member(ws.id, actor="alice", user="carol")
+
+        overview = billing.cancel(ws.id, actor="alice", now=True)
+
+        assert localstripe.v1.subscriptions.retrieve(ref).status == "canceled"
+        assert (overview.plan, overview.status) == ("free", SubscriptionStatus.FREE)
+        assert (overview.seats_used, overview.payment_method) == (2, None)  # R11: carol goes
+        after = billing.workspace(ws.id)
+        result = billing.handle_webhook(*receiver.wait_for("customer.subscription.deleted", ref))
+        assert result.applied + result.ignored == 1
+        assert billing.workspace(ws.id) == after

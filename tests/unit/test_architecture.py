@@ -19,8 +19,9 @@ PACKAGE = Path(workspace_billing.__file__).parent
 MAX_LINES = 500
 
 CORE = {
-    "catalog", "clock", "errors", "events", "jsonable", "messages", "mirror", "money",
-    "overview", "permissions", "ports", "provider_values", "renewal", "subscription", "workspace",
+    "catalog", "clock", "errors", "events", "invitation", "jsonable", "messages", "mirror", "money",
+    "notices", "overview", "permissions", "ports", "provider_values", "renewal", "subscription",
+    "workspace",
 }  # fmt: skip
 
 # Layer of a module (by its dotted name inside the package) -> layers it may import.
@@ -29,8 +30,12 @@ ALLOWED = {
     "service": {"core", "service"},
     "billing": {"core", "service"},
     "storage": {"core", "storage"},
-    "fake": {"core", "fake"},
+    "fake": {"core", "fake", "simulation"},
     "stripe": {"core", "stripe"},
+    # What the fake and the local provider share, so they behave alike: pure rules.
+    "simulation": {"core", "simulation"},
+    # The local provider keeps its state beside the store's, on the SQL store's set-up.
+    "local": {"core", "simulation", "storage", "local"},
     # The outer ring wires things together for hosts and their tests.
     "testing": {"core", "service", "billing", "storage", "fake", "testing"},
     "cli": {"core", "billing", "storage", "fake", "cli"},
@@ -51,6 +56,10 @@ def layer(module: str) -> str:
     if head == "providers":
         if len(parts) == 1:
             return "core"  # the package marker only
+        if parts[1].startswith("simulated"):
+            return "simulation"
+        if parts[1] == "local":
+            return "local"
         return "fake" if parts[1].startswith("fake") else "stripe"
     if head in {"cli", "demo", "__main__", "__init__"} or head.startswith("cli_"):
         return "cli"

@@ -61,3 +61,13 @@ def test_concepts_names_every_event_type() -> None:
     """The outbox's event types, as docs/concepts.md lists them for hosts."""
     page = CONCEPTS.read_text()
     assert [t.value for t in EventType if f"`{t.value}`" not in page] == []
+
+
+def test_every_public_name_has_an_entry_in_the_api_reference() -> None:
+    """The site's API reference (docs/reference/, built by mkdocstrings) shows each
+    name ``workspace_billing`` exports, so nothing public is undocumented."""
+    import workspace_billing
+
+    reference = "\n".join(p.read_text() for p in (ROOT / "docs" / "reference").glob("*.md"))
+    entries = set(re.findall(r"^::: workspace_billing\.(\w+)$", reference, re.MULTILINE))
+    assert sorted(set(workspace_billing.__all__) - {"__version__"} - entries) == []

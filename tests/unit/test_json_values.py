@@ -36,6 +36,7 @@ from workspace_billing import (
     FeatureKind,
     FeatureMatrix,
     Interval,
+    Invitation,
     Invoice,
     InvoiceStatus,
     Member,
@@ -81,6 +82,7 @@ SCHEMA_OF: dict[type, str] = {
     WebhookResult: "webhook_result",
     Invoice: "invoice",
     PaymentMethod: "payment_method",
+    Invitation: "invitation",
 }
 DERIVED: dict[type, set[str]] = {SubscriptionOverview: {"seats_available"}}
 """Properties a dict adds to the attributes (docs/json.md says which)."""
@@ -343,6 +345,43 @@ class TestMembersAndWorkspaces:
         assert [check(w)["id"] for w in billing.workspaces_of("alice")] == [ws.id]
 
 
+class TestInvitations:
+    def test_an_invitation_and_the_seat_it_holds(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        """Rules R8 and R11 as JSON: the invitation, the overview's count of what it
+        holds, the preview's ``revoke`` and the events; its id is in no event."""
+        ws = paid_workspace(seats=3, members=("bob",))
+        clock.advance(days=27, minutes=5)  # the invitation is still pending at the renewal
+        invitation = billing.invite(ws.id, actor="alice", email=" Carol@Example.COM ", role="admin")
+        data = check(invitation)
+        assert (data["email"], data["role"], data["invited_by"]) == (
+            "carol@example.com",
+            "admin",
+            "alice",
+        )
+        assert (data["created_at"], data["expires_at"]) == (
+            "2026-01-28T09:05:00Z",
+            "2026-02-04T09:05:00Z",
+        )
+        billing.change_seats(ws.id, actor="alice", seats=2)
+        page = check(billing.subscription(ws.id, actor="alice"))
+        assert (page["seats_used"], page["invitations_pending"], page["seats_available"]) == (
+            3,
+            1,
+            0,
+        )
+        assert page["preview"]["revoke"] == [data]
+        assert page["preview"]["deactivate"] == []
+        created = check(billing.events()[-2])
+        assert created["type"] == "invitation_created"
+        assert (created["subject"], created["data"]) == (
+            "carol@example.com",
+            {"role": "admin", "expires_at": "2026-02-04T09:05:00Z"},
+        )
+        assert all(invitation.id not in json.dumps(check(e)) for e in billing.events())
+
+
 class TestEvents:
     def test_every_event_of_a_story(self, billing: Billing, paid_workspace: PaidWorkspace) -> None:
         """Rule R16 as JSON: each event validates, with its cursor and UTC time."""
@@ -414,7 +453,10 @@ class TestReports:
 
     def test_reports_with_every_part_filled(self) -> None:
         """Tuples of pairs become lists of pairs, in order."""
-        renewal = check(RenewalReport(3, 2, 1, waiting=("ws_b",), failed=(("ws_c", "conflict"),)))
+        renewal = check(
+            RenewalReport(3, 2, 1, waiting=("ws_b",), failed=(("ws_c", "conflict"),), expired=4)
+        )
+        assert (renewal["revoked"], renewal["expired"]) == (0, 4)
         assert (renewal["waiting"], renewal["failed"]) == (["ws_b"], [["ws_c", "conflict"]])
         types = (EventType.PLAN_CHANGED, EventType.SEATS_CHANGED)
         reconcile = check(ReconcileReport(2, repaired=(("ws_a", types),)))

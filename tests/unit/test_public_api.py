@@ -11,9 +11,10 @@ from workspace_billing import errors
 PUBLIC = {
     "CODES", "Billing", "BillingError", "BoundaryKind", "Catalog", "CatalogError", "Checkout",
     "CheckoutRequest", "Clock", "Conflict", "Entitlements", "Event", "EventType", "Feature",
-    "FeatureKind", "FeatureMatrix", "Interval", "InvalidRequest", "Invoice", "InvoiceStatus",
-    "Member", "MemberStatus", "Money", "NotFound", "PaymentActionRequired", "PaymentFailed",
-    "PaymentMethod", "PaymentProvider",
+    "FeatureKind", "FeatureMatrix", "Interval", "InvalidRequest", "Invitation", "Invoice",
+    "InvoiceStatus",
+    "Member", "MemberStatus", "Money", "NotFound", "Notices", "PaymentActionRequired",
+    "PaymentFailed", "PaymentMethod", "PaymentProvider",
     "PermissionDenied", "Plan",
     "PlanNotSelfServe", "PricePreview", "ProviderError", "ProviderEvent", "ProviderEventType",
     "ProviderStatus", "ProviderSubscription", "Quote", "QuoteRequest", "ReconcileReport",

@@ -1,9 +1,13 @@
-"""Rules R8, R9 and R11 under random sequences of member, seat, clock and renewal steps.
+"""Rules R8, R9 and R11 under random sequences of member, invitation, seat, clock and
+renewal steps.
 
 A hypothesis state machine drives one paid Business workspace through the
 public API and keeps a model of its own (who is active, in what order they
-became active, the seats in force and the decrease waiting for the renewal).
-After every step the library must agree with the model.
+became active, the invitations waiting and until when, the seats in force and
+the decrease waiting for the renewal). After every step the library must
+agree with the model, and the seats held (active members and pending
+invitations) never exceed the seats in force: a decrease waits for the
+renewal, which revokes and deactivates down to the new count.
 """
 
 from __future__ import annotations
@@ -25,7 +29,15 @@ from hypothesis.stateful import (
 )
 from tests.conftest import StoreFactory
 
-from workspace_billing import Billing, Catalog, PaymentFailed, SeatLimitReached, Store
+from workspace_billing import (
+    Billing,
+    Catalog,
+    InvalidRequest,
+    NotFound,
+    PaymentFailed,
+    SeatLimitReached,
+    Store,
+)
 from workspace_billing.testing import FakeClock, FakePaymentProvider
 
 OWNER = "alice"
@@ -41,12 +53,16 @@ CLOCK_STEPS = st.one_of(
 class SeatsAndRenewals(RuleBasedStateMachine):
     """Rules R8, R9, R11: seats bound active members, and renewals deactivate the newest.
 
-    R8: adding or reactivating a member needs a free seat, else ``SeatLimitReached``.
+    R8: adding or reactivating a member, or inviting someone, needs a free seat
+    (pending invitations hold theirs), else ``SeatLimitReached``; accepting takes
+    the invitation's seat, and an expired invitation holds none.
     R9: an increase is charged and applies at once (a declined card changes
     nothing); a decrease waits for the renewal, so seats in force never drop
     mid-period. R11: at the renewal the members who most recently became
     active (ties by sequence; a reactivation counts as an addition) are
-    deactivated until active = seats; the owner never is.
+    deactivated until active = seats; the owner never is. Before them, the
+    newest pending invitations are revoked, so that those left fit beside the
+    members who stay.
     """
 
     def __init__(self, store: Store) -> None:
@@ -54,13 +70,21 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.provider = FakePaymentProvider(clock=self.clock)
         self.store = store
+        numbers = itertools.count(1)
         self.billing = Billing(
-            catalog=Catalog.default(), store=self.store, provider=self.provider, clock=self.clock
-        )
+            catalog=Catalog.default(), store=self.store, provider=self.provider, clock=self.clock,
+            invitation_id_factory=lambda: f"inv_{next(numbers):03d}",  # the same ids each run
+            invitation_ttl=timedelta(days=35),  # most meet the next renewal; some expire
+        )  # fmt: skip
         self.names = itertools.count(1)
         self.activations = itertools.count(1)
         self.active: dict[str, tuple[datetime, int]] = {}
         self.deactivated: set[str] = set()
+        self.invited: dict[str, tuple[datetime, int, datetime]] = {}
+        """Invitation id -> (created_at, creation order, expires_at), until it ends or
+        an expired one is swept."""
+        self._settled = False
+        """Whether the step under way applied a renewal that was due (then re-read)."""
         self.seats = 0
         self.pending: int | None = None
         self.renews_at = self.clock.now()
@@ -69,10 +93,16 @@ class SeatsAndRenewals(RuleBasedStateMachine):
     # ----------------------------------------------------------------- set-up
 
     @initialize(
-        seats=st.integers(1, 5), members=st.integers(0, 4), decrease=st.none() | st.integers(1, 4)
+        seats=st.integers(1, 5),
+        members=st.integers(0, 4),
+        invitations=st.integers(0, 3),
+        decrease=st.none() | st.integers(1, 4),
     )
-    def paid_business_workspace(self, seats: int, members: int, decrease: int | None) -> None:
-        """A paid Business workspace, some seats taken, maybe a decrease scheduled."""
+    def paid_business_workspace(
+        self, seats: int, members: int, invitations: int, decrease: int | None
+    ) -> None:
+        """A paid Business workspace, some seats taken by members and invitations,
+        maybe a decrease scheduled."""
         ws = self.billing.create_workspace(owner=OWNER, name="Acme", workspace_id=WORKSPACE)
         checkout = self.billing.upgrade(
             ws.id, actor=OWNER, plan="business", seats=seats, interval="month",
@@ -88,6 +118,8 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         assert overview.seats == seats
         for _ in range(min(members, seats - 1)):
             self.add_member()
+        for admin in [False, True, False][: min(invitations, seats - len(self.active))]:
+            self.invite(admin)
         if decrease is not None and decrease < seats:
             overview = self.billing.change_seats(WORKSPACE, actor=OWNER, seats=decrease)
             assert overview.pending_seats == decrease
@@ -95,8 +127,17 @@ class SeatsAndRenewals(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- helpers
 
+    def _pending(self) -> list[str]:
+        """The invitations holding a seat now, oldest first."""
+        now = self.clock.now()
+        held = [i for i, (_, _, expires) in self.invited.items() if now < expires]
+        return sorted(held, key=lambda i: self.invited[i][:2])
+
+    def _held(self) -> int:
+        return len(self.active) + len(self._pending())
+
     def _has_free_seat(self) -> bool:
-        return len(self.active) < self.seats
+        return self._held() < self.seats
 
     def _activate(self, user: str) -> None:
         self.deactivated.discard(user)
@@ -117,6 +158,12 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         excess = max(len(self.active) - seats, 0)
         return set(self._newest_first()[:excess])
 
+    def _expected_revocations(self, seats: int) -> list[str]:
+        """R11: the newest pending invitations beyond what the staying members leave."""
+        staying = len(self.active) - len(self._expected_deactivations(seats))
+        pending = self._pending()
+        return list(reversed(pending))[: max(staying + len(pending) - seats, 0)]
+
     def _statuses(self) -> dict[str, bool]:
         return {m.user: m.is_active for m in self.billing.members(WORKSPACE)}
 
@@ -130,6 +177,8 @@ class SeatsAndRenewals(RuleBasedStateMachine):
             return False
         seats = self.pending if self.pending is not None else self.seats
         expected = self._expected_deactivations(seats)
+        for invitation in self._expected_revocations(seats):
+            del self.invited[invitation]
         for user in expected:
             del self.active[user]
         self.deactivated |= expected
@@ -150,7 +199,7 @@ class SeatsAndRenewals(RuleBasedStateMachine):
             action()
         event(f"{what}: seat limit reached")
         assert refused.value.seats == self.seats
-        assert refused.value.seats_used == len(self.active)
+        assert refused.value.seats_used == self._held()
         if not settled:
             assert self.store.snapshot() == before
 
@@ -218,6 +267,88 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         assert member.is_active
         self._activate(user)
 
+    @rule(admin=st.booleans())
+    def invite(self, admin: bool) -> None:
+        """R8: an invitation is created iff a seat is free, and holds it."""
+        email = f"guest{next(self.names)}@example.com"
+        role = "admin" if admin else "member"
+
+        def invite() -> object:
+            return self.billing.invite(WORKSPACE, actor=OWNER, email=email, role=role)
+
+        if not self._has_free_seat():  # refused before anything, a due renewal included
+            self._refused_seat(invite, "invite", settled=False)
+            return
+        settled = self._settle_due_renewal()
+        if not self._has_free_seat():
+            self._refused_seat(invite, "invite", settled=settled)
+            self._after_settling(settled)
+            return
+        invitation = self.billing.invite(WORKSPACE, actor=OWNER, email=email, role=role)
+        self._after_settling(settled)
+        assert invitation.is_pending(self.clock.now())
+        self.invited[invitation.id] = (
+            invitation.created_at, next(self.activations), invitation.expires_at,
+        )  # fmt: skip
+
+    def _ended_by_the_clock_or_the_renewal(
+        self, invitation: str, action: Callable[[], object], what: str
+    ) -> bool:
+        """An invitation expired is refused with nothing changed; one a due renewal
+        revokes is not found once that renewal is applied. True when it was either."""
+        if not self.invited[invitation][2] > self.clock.now():
+            before = self.store.snapshot()
+            with pytest.raises(InvalidRequest) as refused:
+                action()
+            assert refused.value.code == "invitation_expired"
+            assert self.store.snapshot() == before
+            event(f"{what}: expired")
+            return True
+        settled = self._settle_due_renewal()
+        if invitation not in self.invited:
+            with pytest.raises(NotFound):
+                action()
+            self._after_settling(settled)
+            event(f"{what}: revoked by the renewal it applied")
+            return True
+        self._settled = settled
+        return False
+
+    @precondition(lambda self: bool(self.invited))
+    @rule(data=st.data())
+    def accept_invitation(self, data: st.DataObject) -> None:
+        """R8, R11: the invited person takes the held seat, as the newest member."""
+        invitation = data.draw(st.sampled_from(sorted(self.invited)), label="accepted")
+        user = f"user{next(self.names)}"
+
+        def accept() -> object:
+            return self.billing.accept_invitation(invitation, user=user)
+
+        if self._ended_by_the_clock_or_the_renewal(invitation, accept, "accept"):
+            return
+        held = self._held()
+        member = self.billing.accept_invitation(invitation, user=user)
+        self._after_settling(self._settled)
+        assert member.is_active
+        del self.invited[invitation]
+        self._activate(user)
+        assert self._held() == held  # the invitation's seat became the member's
+
+    @precondition(lambda self: bool(self.invited))
+    @rule(data=st.data())
+    def revoke_invitation(self, data: st.DataObject) -> None:
+        """R5: withdrawing a pending invitation frees its seat."""
+        invitation = data.draw(st.sampled_from(sorted(self.invited)), label="revoked")
+
+        def revoke() -> None:
+            self.billing.revoke_invitation(WORKSPACE, actor=OWNER, invitation_id=invitation)
+
+        if self._ended_by_the_clock_or_the_renewal(invitation, revoke, "revoke"):
+            return
+        revoke()
+        self._after_settling(self._settled)
+        del self.invited[invitation]
+
     @rule(up=st.booleans(), declined=st.booleans(), data=st.data())
     def change_seats(self, up: bool, declined: bool, data: st.DataObject) -> None:
         """R9: an increase is paid and applies at once, a decrease waits for the renewal.
@@ -263,15 +394,25 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         start = max(self.clock.now(), self.renews_at) if past_renewal else self.clock.now()
         self.clock.set(start + step)
 
+    @rule(hours=st.integers(1, 96))
+    def approach_renewal(self, hours: int) -> None:
+        """Time passes to some hours before the renewal: invitations made then are
+        still pending when it comes, for R11 to revoke."""
+        self.clock.set(max(self.clock.now(), self.renews_at - timedelta(hours=hours)))
+
     @rule(webhooks_first=st.booleans())
     def observe_renewal(self, webhooks_first: bool) -> None:
         """R9, R11: the renewal applies the scheduled decrease and deactivates the newest."""
         due = self._renewal_due()
         seats = (self.pending if self.pending is not None else self.seats) if due else self.seats
         expected = self._expected_deactivations(seats) if due else set()
+        revoked = self._expected_revocations(seats) if due else []
+        now = self.clock.now()
+        expired = {i for i, (_, _, expires) in self.invited.items() if expires <= now}
         if due:
-            named = self.billing.preview_renewal(WORKSPACE).deactivate
-            assert {m.user for m in named} == expected
+            named = self.billing.preview_renewal(WORKSPACE)
+            assert {m.user for m in named.deactivate} == expected
+            assert [i.id for i in named.revoke] == revoked
         before = self._statuses()
         if webhooks_first:
             self.provider.deliver(self.billing.handle_webhook)
@@ -288,8 +429,15 @@ class SeatsAndRenewals(RuleBasedStateMachine):
         swept = due and not webhooks_first
         assert report.changed == (1 if swept else 0)
         assert report.deactivated == (len(expected) if swept else 0)
+        assert report.revoked == (len(revoked) if swept else 0)
+        assert report.expired == len(expired)
+        for invitation in expired:
+            del self.invited[invitation]
         if due:
             event(f"renewal: {'some' if expected else 'no'} members deactivated")
+            event(f"renewal: {'some' if revoked else 'no'} invitations revoked")
+            for invitation in revoked:
+                del self.invited[invitation]
             for user in expected:
                 del self.active[user]
             self.deactivated |= expected
@@ -299,18 +447,22 @@ class SeatsAndRenewals(RuleBasedStateMachine):
             assert sum(after.values()) <= seats
         unchanged = self.store.snapshot()
         again = self.billing.run_renewals()
-        assert (again.changed, again.deactivated) == (0, 0)
+        assert (again.changed, again.deactivated, again.revoked, again.expired) == (0, 0, 0, 0)
         assert self.store.snapshot() == unchanged
 
     # ------------------------------------------------------------- invariants
 
     @invariant()
     def library_agrees_with_model(self) -> None:
-        """R8, R9: active members never exceed the seats in force; the owner stays active."""
+        """R8, R9: active members and pending invitations never exceed the seats in
+        force; the owner stays active."""
         overview = self.billing.subscription(WORKSPACE, actor=OWNER)
         members = self.billing.members(WORKSPACE)
         active = [m for m in members if m.is_active]
-        assert overview.seats_used == len(active) <= overview.seats
+        pending = [i.id for i in self.billing.invitations(WORKSPACE)]
+        assert pending == self._pending()
+        assert overview.invitations_pending == len(pending)
+        assert overview.seats_used == len(active) + len(pending) <= overview.seats
         assert overview.seats == self.seats
         assert overview.pending_seats == self.pending
         assert overview.renews_at == self.renews_at

@@ -27,14 +27,24 @@ from ..ports import (
     Quote,
     QuoteRequest,
 )
-from ..subscription import add_interval
+from . import simulated
 from .fake_invoices import FakeInvoices
-from .fake_state import TEST_CARD, FakeInvoice, FakeProviderState, _Checkout, _Subscription
-from .fake_webhooks import parse, sign, verify, webhook_body
+from .fake_state import TEST_CARD, FakeInvoice, FakeProviderState, _Checkout
+from .simulated_webhooks import parse, sign, verify, webhook_body
 
-__all__ = ["TEST_CARD", "FakeInvoice", "FakeInvoices", "FakePaymentProvider", "WebhookHandler"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TEST_CARD",
+    "FakeInvoice",
+    "FakeInvoices",
+    "FakePaymentProvider",
+    "WebhookHandler",
+]
 
 WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
+
+SIGNATURE_HEADER = "Fake-Signature"
+"""The header that carries the fake's webhook signatures."""
 
 
 class FakePaymentProvider(FakeProviderState):
@@ -96,28 +106,16 @@ class FakePaymentProvider(FakeProviderState):
     def quote(self, request: QuoteRequest) -> Quote:
         with self._lock:
             self._catch_up()
-            recurring = request.unit_amount * request.seats
-            if request.subscription_ref is None:
-                return Quote(due_now=recurring, recurring=recurring)
-            return Quote(due_now=self._due_now(self._sub(request.subscription_ref), request),
-                         recurring=recurring)  # fmt: skip
+            ref = request.subscription_ref
+            sub = None if ref is None else self._sub(ref)
+            return simulated.quote(sub, request, self._clock.now())
 
     def increase_seats(
         self, subscription_ref: str, seats: int, *, idempotency_key: str
     ) -> ProviderSubscription:
         def increase() -> ProviderSubscription:
             sub = self._live(subscription_ref)
-            if seats <= sub.seats:
-                raise ProviderError(f"an increase needs more than {sub.seats} seats, not {seats}")
-            request = QuoteRequest(sub.plan, sub.interval, seats, sub.unit_amount, sub.ref)
-
-            def grant() -> None:
-                sub.seats, sub.pending_seats = seats, None
-                self._announce("subscription.updated", sub)
-
-            rest = (self._clock.now(), sub.period_end)
-            self._charge(sub.ref, self._due_now(sub, request), "seat_increase", grant,
-                         key=idempotency_key, period=rest)  # fmt: skip
+            simulated.increase_seats(self._ledger, sub, seats, key=idempotency_key)
             return sub.view()
 
         return self._once(idempotency_key, ("increase", subscription_ref, seats), increase)
@@ -127,10 +125,7 @@ class FakePaymentProvider(FakeProviderState):
     ) -> ProviderSubscription:
         def schedule() -> ProviderSubscription:
             sub = self._live(subscription_ref)
-            if not 1 <= seats <= sub.seats:
-                raise ProviderError(f"a decrease needs 1 to {sub.seats} seats, not {seats}")
-            sub.pending_seats = None if seats == sub.seats else seats
-            self._announce("subscription.updated", sub)
+            simulated.schedule_decrease(self._ledger, sub, seats)
             return sub.view()
 
         return self._once(idempotency_key, ("decrease", subscription_ref, seats), schedule)
@@ -147,20 +142,8 @@ class FakePaymentProvider(FakeProviderState):
     ) -> ProviderSubscription:
         def change() -> ProviderSubscription:
             sub = self._live(subscription_ref)
-            request = QuoteRequest(plan, interval, seats, unit_amount, sub.ref)
-
-            def grant() -> None:
-                if interval is not sub.interval:
-                    sub.anchor, sub.period_index = self._clock.now(), 0
-                    self._soonest_end = None
-                sub.plan, sub.interval, sub.seats = plan, interval, seats
-                sub.unit_amount, sub.pending_seats = unit_amount, None
-                self._announce("subscription.updated", sub)
-
-            now = self._clock.now()
-            end = sub.period_end if interval is sub.interval else add_interval(now, interval, 1)
-            self._charge(sub.ref, self._due_now(sub, request), "plan_change", grant,
-                         key=idempotency_key, period=(now, end))  # fmt: skip
+            simulated.change_plan(self._ledger, sub, plan=plan, interval=interval, seats=seats,
+                                  unit_amount=unit_amount, key=idempotency_key)  # fmt: skip
             return sub.view()
 
         key = ("plan", subscription_ref, plan, interval, seats, unit_amount)
@@ -171,14 +154,7 @@ class FakePaymentProvider(FakeProviderState):
     ) -> ProviderSubscription:
         def cancel() -> ProviderSubscription:
             sub = self._sub(subscription_ref)
-            if sub.status is ProviderStatus.CANCELED:
-                return sub.view()
-            if at_period_end:
-                sub.cancel_at_period_end = True
-                self._announce("subscription.updated", sub)
-            else:
-                sub.status = ProviderStatus.CANCELED
-                self._announce("subscription.deleted", sub)
+            simulated.cancel(self._ledger, sub, at_period_end=at_period_end)
             return sub.view()
 
         return self._once(idempotency_key, ("cancel", subscription_ref, at_period_end), cancel)
@@ -186,8 +162,7 @@ class FakePaymentProvider(FakeProviderState):
     def resume(self, subscription_ref: str, *, idempotency_key: str) -> ProviderSubscription:
         def resume() -> ProviderSubscription:
             sub = self._live(subscription_ref)
-            sub.cancel_at_period_end = False
-            self._announce("subscription.updated", sub)
+            simulated.resume(self._ledger, sub)
             return sub.view()
 
         return self._once(idempotency_key, ("resume", subscription_ref), resume)
@@ -209,7 +184,8 @@ class FakePaymentProvider(FakeProviderState):
     attempted (``FakeInvoice``) that tests index: see ``FakeProviderState``."""
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[ProviderEvent]:
-        verify(self._secret, self._tolerance, payload, headers, self._clock.now())
+        now = self._clock.now()
+        verify(self._secret, self._tolerance, payload, headers, now, header=SIGNATURE_HEADER)
         return (parse(payload),)
 
     # ------------------------------------------------------------ test helpers
@@ -223,29 +199,13 @@ class FakePaymentProvider(FakeProviderState):
                 raise NotFound(f"no checkout {checkout_id!r}")
             if checkout.subscription_ref is not None:
                 return checkout.subscription_ref
-            req, now = checkout.request, self._clock.now()
-            ref = self._new_id("sub")
-            period = (now, add_interval(now, req.interval, 1))
-            self._charge(ref, req.unit_amount * req.seats, "checkout", on_session=True,
-                         period=period, customer=req.customer_ref)  # fmt: skip
+            req, ref = checkout.request, self._new_id("sub")
+            sub = simulated.start_subscription(self._ledger, ref, req, cards=self.payment_methods)
             self.payment_methods[req.customer_ref] = TEST_CARD  # the card it was paid with
-            sub = _Subscription(
-                ref=ref,
-                customer_ref=req.customer_ref,
-                workspace_id=req.workspace_id,
-                plan=req.plan,
-                interval=req.interval,
-                seats=req.seats,
-                unit_amount=req.unit_amount,
-                anchor=now,
-                cards=self.payment_methods,
-            )
             self._subscriptions[ref] = sub
             self._soonest_end = None
             checkout.subscription_ref = ref
-            self._announce("checkout.completed", sub, checkout=checkout.id)
-            self._announce("subscription.created", sub)
-            self._announce("invoice.paid", sub)
+            simulated.announce_start(self._ledger, sub, checkout.id)
             return ref
 
     def fail_next_payment(self, count: int = 1) -> None:
@@ -274,11 +234,9 @@ class FakePaymentProvider(FakeProviderState):
                 raise NotFound(f"no payment waiting for authentication at {url!r}")
             invoice = self.invoices[action.invoice]
             self.invoices[action.invoice] = attrs.evolve(invoice, paid=True)
-            if action.bill is not None:
-                action.bill.status = InvoiceStatus.PAID
-            action.grant()
-            sub = self._sub(self.invoices[action.invoice].subscription_ref)
-            self._announce("invoice.paid", sub)
+            self._ledger.pay_bills([action.bill])
+            sub = self._sub(action.ref)
+            simulated.authenticated(self._ledger, sub, action.grant)
             if action.key is not None:
                 fingerprint, _ = self._idempotency[action.key]
                 self._idempotency[action.key] = (fingerprint, sub.view())
@@ -320,17 +278,10 @@ class FakePaymentProvider(FakeProviderState):
         """Pay an overdue renewal: the subscription is active again."""
         with self._lock:
             sub = self._sub(subscription_ref)
-            if sub.status is not ProviderStatus.PAST_DUE:
-                raise ProviderError(f"subscription {subscription_ref!r} is not past due")
-            overdue = [b for b in self._bills if b.subscription_ref == sub.ref
+            overdue = [b.id for b in self._bills if b.subscription_ref == sub.ref
                        and b.reason == "renewal" and b.status is InvoiceStatus.OPEN]  # fmt: skip
-            self._charge(sub.ref, sub.unit_amount * sub.seats, "settlement", on_session=True,
-                         pays=overdue)  # fmt: skip
-            sub.action_url = None
-            sub.status = ProviderStatus.ACTIVE
+            simulated.settle(self._ledger, sub, overdue)
             self._soonest_end = None
-            self._announce("invoice.paid", sub)
-            self._announce("subscription.updated", sub)
 
     def deliver(self, handler: WebhookHandler) -> int:
         """Hand every queued webhook to ``handler``, oldest first; returns how many.
@@ -360,7 +311,7 @@ class FakePaymentProvider(FakeProviderState):
 
     def sign(self, payload: bytes, *, at: datetime | None = None) -> dict[str, str]:
         """Headers that authenticate ``payload`` as if this provider sent it."""
-        return sign(self._secret, payload, at or self._clock.now())
+        return sign(self._secret, payload, at or self._clock.now(), header=SIGNATURE_HEADER)
 
     def subscription(self, subscription_ref: str) -> ProviderSubscription:
         """The provider's view without catching up with the clock (for assertions)."""

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
 
-from ..catalog import Interval
-from ..errors import InvalidRequest, NotFound, PaymentActionRequired, PaymentFailed, ProviderError
+from ..errors import NotFound, PaymentActionRequired, ProviderError
 from ..money import Money
 from ..ports import (
     CheckoutRequest,
@@ -27,12 +26,10 @@ from ..ports import (
     InvoiceStatus,
     PaymentMethod,
     ProviderStatus,
-    ProviderSubscription,
-    QuoteRequest,
 )
-from ..subscription import add_interval, elapsed_fraction
 from .fake_invoices import FakeInvoice, FakeInvoices, _Bill
-from .fake_webhooks import webhook_body
+from .simulated import Grant, SimSubscription, check_key, check_limit, fingerprint, renew
+from .simulated_webhooks import webhook_body
 
 __all__ = ["TEST_CARD", "FakeInvoice"]
 
@@ -43,58 +40,16 @@ TEST_CARD = PaymentMethod(brand="visa", last4="4242", exp_month=12, exp_year=203
 
 
 @attrs.define
-class _Subscription:
-    ref: str
-    customer_ref: str
-    workspace_id: str
-    plan: str
-    interval: Interval
-    seats: int
-    unit_amount: Money
-    anchor: datetime
-    period_index: int = 0
-    pending_seats: int | None = None
-    status: ProviderStatus = ProviderStatus.ACTIVE
-    cancel_at_period_end: bool = False
-    action_url: str | None = None
-    cards: Mapping[str, PaymentMethod] = attrs.field(factory=dict, eq=False, repr=False)
-    """The provider's cards on file by customer (read live: a card changed later shows)."""
-
-    @property
-    def period_start(self) -> datetime:
-        return add_interval(self.anchor, self.interval, self.period_index)
-
-    @property
-    def period_end(self) -> datetime:
-        return add_interval(self.anchor, self.interval, self.period_index + 1)
-
-    def view(self) -> ProviderSubscription:
-        return ProviderSubscription(
-            ref=self.ref,
-            customer_ref=self.customer_ref,
-            workspace_id=self.workspace_id,
-            plan=self.plan,
-            interval=self.interval,
-            seats=self.seats,
-            status=self.status,
-            period_start=self.period_start,
-            period_end=self.period_end,
-            unit_amount=self.unit_amount,
-            pending_seats=self.pending_seats,
-            cancel_at_period_end=self.cancel_at_period_end,
-            action_url=self.action_url,
-            payment_method=self.cards.get(self.customer_ref),
-        )
-
-
-@attrs.define
 class _Action:
     """A payment waiting for the customer: what authenticating it grants."""
 
     invoice: int
-    grant: Callable[[], None]
+    """Its attempt in ``FakePaymentProvider.invoices``."""
+    bill: str
+    """Its invoice in the history."""
+    ref: str
+    grant: Grant
     key: str | None = None
-    bill: _Bill | None = None
 
 
 @attrs.define
@@ -121,7 +76,7 @@ class FakeProviderState:
         self._ids = itertools.count(1)
         self._customers: dict[str, str] = {}
         self._checkouts: dict[str, _Checkout] = {}
-        self._subscriptions: dict[str, _Subscription] = {}
+        self._subscriptions: dict[str, SimSubscription] = {}
         self._idempotency: dict[str, tuple[str, object]] = {}
         self._webhooks: list[bytes] = []
         self._failures = 0
@@ -129,6 +84,7 @@ class FakeProviderState:
         self._actions: dict[str, _Action] = {}
         self._soonest_end: datetime | None = None
         self._bills: list[_Bill] = []
+        self._ledger = _MemoryLedger(self)
         self.invoices = FakeInvoices(self._invoice_history)
         """Every charge attempted (``FakeInvoice``), oldest first; called as
         ``invoices(customer_ref, limit)``, the port's invoice history."""
@@ -153,14 +109,13 @@ class FakeProviderState:
         once the card is fixed. A payment waiting for the customer is: a replay
         answers with the same page until they authenticate, then with the result.
         """
-        if not key or len(key) > 255:
-            raise ProviderError("an idempotency key of 1 to 255 characters is required")
-        fingerprint = repr(params)
+        check_key(key)
+        seen_as = fingerprint(params)
         with self._lock:
             self._catch_up()
             if key in self._idempotency:
                 seen, result = self._idempotency[key]
-                if seen != fingerprint:
+                if seen != seen_as:
                     raise ProviderError(f"idempotency key {key!r} was used with other parameters")
                 if isinstance(result, PaymentActionRequired):
                     raise result  # still waiting for the customer: the same page
@@ -168,9 +123,9 @@ class FakeProviderState:
             try:
                 value = action()
             except PaymentActionRequired as waiting:
-                self._idempotency[key] = (fingerprint, waiting)
+                self._idempotency[key] = (seen_as, waiting)
                 raise
-            self._idempotency[key] = (fingerprint, value)
+            self._idempotency[key] = (seen_as, value)
             return value
 
     def _customer(self, ref: str) -> str:
@@ -178,126 +133,22 @@ class FakeProviderState:
             raise NotFound(f"no customer {ref!r}")
         return self._customers[ref]
 
-    def _sub(self, ref: str) -> _Subscription:
+    def _sub(self, ref: str) -> SimSubscription:
         try:
             return self._subscriptions[ref]
         except KeyError:
             raise NotFound(f"no subscription {ref!r}") from None
 
-    def _live(self, ref: str) -> _Subscription:
+    def _live(self, ref: str) -> SimSubscription:
         sub = self._sub(ref)
         if sub.status is ProviderStatus.CANCELED:
             raise ProviderError(f"subscription {ref!r} is canceled")
         return sub
 
-    def _due_now(self, sub: _Subscription, request: QuoteRequest) -> Money:
-        """Prorated difference for the rest of the period, never negative.
-
-        A change of interval starts a new period now: the full new price less
-        the unused part of the old one.
-        """
-        new_total = request.unit_amount * request.seats
-        old_total = sub.unit_amount * sub.seats
-        remaining, whole = elapsed_fraction(sub.period_start, sub.period_end, self._clock.now())
-        if request.interval is not sub.interval:
-            due = new_total - old_total.prorate(remaining, whole)
-        else:
-            due = (new_total - old_total).prorate(remaining, whole)
-        return due if due.amount > 0 else Money.zero(due.currency)
-
-    def _charge(
-        self,
-        ref: str,
-        amount: Money,
-        reason: str,
-        grant: Callable[[], None] | None = None,
-        *,
-        on_session: bool = False,
-        key: str | None = None,
-        period: tuple[datetime, datetime] | None = None,
-        customer: str | None = None,
-        pays: Sequence[_Bill] = (),
-    ) -> None:
-        """Collect ``amount``, then ``grant`` what it pays for.
-
-        Nothing due attempts no payment (as Stripe on a zero or credit invoice):
-        a queued failure or authentication is kept for a real charge. A declined
-        card raises ``PaymentFailed`` and grants nothing; an off-session charge
-        that needs the customer raises ``PaymentActionRequired`` and grants only
-        once ``authenticate`` is called with its page.
-
-        Each attempt is a ``FakeInvoice``, and an invoice of the history (see
-        ``fake_invoices``) for ``period`` (the subscription's current one by
-        default) of ``customer`` (the subscription's by default); a payment
-        that ``pays`` open invoices marks them paid instead of adding one.
-        """
-        now = self._clock.now()
-        if amount.amount <= 0:
-            self.invoices.append(FakeInvoice(ref, Money.zero(amount.currency), True, reason, now))
-        elif self._failures:
-            self._failures -= 1
-            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
-            if not on_session:  # a change is given up; a renewal stays open, retried
-                status = InvoiceStatus.OPEN if reason == "renewal" else InvoiceStatus.VOID
-                self._bill(ref, amount, reason, status, period, customer)
-            raise PaymentFailed(f"the card was declined ({amount} for {reason})")
-        elif self._actions_needed and not on_session:
-            self._actions_needed -= 1
-            self.invoices.append(FakeInvoice(ref, amount, False, reason, now))
-            bill = self._bill(ref, amount, reason, InvoiceStatus.OPEN, period, customer)
-            url = f"https://fake-provider.invalid/authenticate/{self._new_id('pi')}"
-            self._actions[url] = _Action(len(self.invoices) - 1, grant or (lambda: None), key, bill)
-            raise PaymentActionRequired(
-                f"the bank asks the customer to authenticate {amount} for {reason}", url=url
-            )
-        else:
-            self.invoices.append(FakeInvoice(ref, amount, True, reason, now))
-            for bill in pays:
-                bill.status = InvoiceStatus.PAID
-            if not pays:
-                self._bill(ref, amount, reason, InvoiceStatus.PAID, period, customer)
-        if grant is not None:
-            grant()
-
-    def _bill(
-        self,
-        ref: str,
-        total: Money,
-        reason: str,
-        status: InvoiceStatus,
-        period: tuple[datetime, datetime] | None,
-        customer: str | None,
-    ) -> _Bill:
-        """Add an invoice to the history. A renewal's is dated at the boundary it
-        renews at, as a provider invoices then, even when the clock jumped past it."""
-        sub, now = self._subscriptions.get(ref), self._clock.now()
-        if period is None:
-            period = (sub.period_start, sub.period_end) if sub else (now, now)
-        start, end = period
-        created = start if reason == "renewal" else now
-        sequence = len(self._bills) + 1  # its own count: the other ids stay as they were
-        bill = _Bill(
-            id=f"in_{sequence:06d}",
-            number=f"FAKE-{sequence:04d}",
-            customer_ref=customer or (sub.customer_ref if sub else ""),
-            subscription_ref=ref,
-            reason=reason,
-            total=total,
-            created_at=created,
-            period_start=start,
-            period_end=end,
-            status=status,
-        )
-        self._bills.append(bill)
-        return bill
-
     def _invoice_history(self, customer_ref: str, limit: int) -> Sequence[Invoice]:
         """The port's ``invoices``: the customer's invoices, newest first (the later
         made first when two share a time)."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(
-                f"limit must be a whole number of at least 1, not {limit!r}", code="invalid_number"
-            )
+        check_limit(limit)
         with self._lock:
             self._catch_up()
             self._customer(customer_ref)
@@ -316,42 +167,83 @@ class FakeProviderState:
         if self._soonest_end is not None and now < self._soonest_end:
             return
         for sub in self._subscriptions.values():
-            while sub.status is ProviderStatus.ACTIVE and sub.period_end <= now:
-                if sub.cancel_at_period_end:
-                    sub.status = ProviderStatus.CANCELED
-                    self._announce("subscription.deleted", sub)
-                    break
-                if sub.pending_seats is not None:
-                    sub.seats, sub.pending_seats = sub.pending_seats, None
-                sub.period_index += 1
-                try:
-                    self._charge(sub.ref, sub.unit_amount * sub.seats, "renewal")
-                except PaymentFailed:
-                    sub.status = ProviderStatus.PAST_DUE
-                    self._announce("invoice.payment_failed", sub)
-                except PaymentActionRequired as waiting:
-                    sub.status, sub.action_url = ProviderStatus.PAST_DUE, waiting.url
-                    self._actions[waiting.url].grant = self._recovery(sub)
-                    self._announce("invoice.payment_action_required", sub)
-                else:
-                    self._announce("invoice.paid", sub)
-                self._announce("subscription.updated", sub)
+            renew(self._ledger, sub)
         live = [
             s.period_end for s in self._subscriptions.values() if s.status is ProviderStatus.ACTIVE
         ]
         self._soonest_end = min(live, default=None)
 
-    def _recovery(self, sub: _Subscription) -> Callable[[], None]:
-        """What paying an overdue renewal grants: the subscription is active again."""
-
-        def recover() -> None:
-            sub.status, sub.action_url = ProviderStatus.ACTIVE, None
-            self._soonest_end = None
-            self._announce("subscription.updated", sub)
-
-        return recover
-
-    def _announce(self, kind: str, sub: _Subscription, **extra: str) -> None:
+    def _announce(self, kind: str, sub: SimSubscription, **extra: str) -> None:
         event_id, now = self._new_id("evt"), self._clock.now()
         body = webhook_body(event_id, kind, sub.ref, sub.workspace_id, now, **extra)
         self._webhooks.append(body)
+
+
+class _MemoryLedger:
+    """The ``Ledger`` of the shared charge and renewal rules, on the fake's memory."""
+
+    def __init__(self, state: FakeProviderState) -> None:
+        self._state = state
+
+    def now(self) -> datetime:
+        return self._state._clock.now()
+
+    def take_decline(self, customer: str, *, on_session: bool) -> bool:
+        if not self._state._failures:
+            return False
+        self._state._failures -= 1
+        return True
+
+    def take_action(self, customer: str) -> bool:
+        if not self._state._actions_needed:
+            return False
+        self._state._actions_needed -= 1
+        return True
+
+    def attempted(self, ref: str, amount: Money, paid: bool, reason: str) -> None:
+        self._state.invoices.append(FakeInvoice(ref, amount, paid, reason, self.now()))
+
+    def add_bill(
+        self,
+        ref: str,
+        total: Money,
+        reason: str,
+        status: InvoiceStatus,
+        period: tuple[datetime, datetime],
+        customer: str,
+        created_at: datetime,
+    ) -> str:
+        bills = self._state._bills
+        sequence = len(bills) + 1  # its own count: the other ids stay as they were
+        bill = _Bill(
+            id=f"in_{sequence:06d}",
+            number=f"FAKE-{sequence:04d}",
+            customer_ref=customer,
+            subscription_ref=ref,
+            reason=reason,
+            total=total,
+            created_at=created_at,
+            period_start=period[0],
+            period_end=period[1],
+            status=status,
+        )
+        bills.append(bill)
+        return bill.id
+
+    def pay_bills(self, bill_ids: Sequence[str]) -> None:
+        for bill in self._state._bills:
+            if bill.id in bill_ids:
+                bill.status = InvoiceStatus.PAID
+
+    def hold(self, bill_id: str, ref: str, grant: Grant, key: str | None) -> str:
+        url = f"https://fake-provider.invalid/authenticate/{self._state._new_id('pi')}"
+        attempt = len(self._state.invoices) - 1
+        self._state._actions[url] = _Action(attempt, bill_id, ref, grant, key)
+        return url
+
+    def granted(self, sub: SimSubscription) -> None:
+        self._state._soonest_end = None  # a new anchor, or active again
+        self._state._announce("subscription.updated", sub)
+
+    def announce(self, kind: str, sub: SimSubscription, **extra: str) -> None:
+        self._state._announce(kind, sub, **extra)

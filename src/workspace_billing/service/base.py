@@ -10,9 +10,10 @@ an async store and reuse every decision unchanged.
 from __future__ import annotations
 
 import functools
+import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
 
 import attrs
@@ -21,17 +22,21 @@ from ..catalog import Catalog, Entitlements
 from ..clock import SystemClock
 from ..errors import InvalidRequest
 from ..events import Event, EventType
+from ..invitation import DEFAULT_TTL, Invitation, check_ttl
 from ..mirror import apply_view
+from ..notices import Notices
 from ..overview import SubscriptionOverview, overview_of
 from ..permissions import require_manager
 from ..ports import Clock, PaymentProvider, ProviderStatus, ProviderSubscription, Store, UnitOfWork
-from ..renewal import Change, local_boundary
+from ..renewal import Change, local_boundary, revoke_beyond_seats
 from ..workspace import Member, Workspace
 from .cache import EntitlementsCache, OverviewCache
 from .checks import MAX_ID, check_workspace_id, found, get_workspace, intent_key, plain_id
 
 Decide = Callable[[Workspace, list[Member]], Change]
 """A pure decision on a workspace and its members, as read under the lock."""
+DecideInvited = Callable[[Workspace, list[Member], list[Invitation]], Change]
+"""A pure decision on a workspace, its members and its invitations, read under the lock."""
 
 
 @runtime_checkable
@@ -51,13 +56,14 @@ class ReadsOneWorkspace(Protocol):
 @runtime_checkable
 class ReadsForMember(Protocol):
     """What a store may offer beyond the port: in one consistent read, a workspace,
-    how many of its members are active, and one user's membership (or None), or
-    None when the workspace does not exist. The subscription screen needs no
-    more (the user is the actor), unless the next boundary deactivates someone."""
+    how many of its members are active, how many of its invitations are pending
+    at ``now``, and one user's membership (or None), or None when the workspace
+    does not exist. The subscription screen needs no more (the user is the
+    actor), unless the next boundary deactivates or revokes someone."""
 
     def read_workspace_for(
-        self, workspace_id: str, user: str
-    ) -> tuple[Workspace, int, Member | None] | None: ...
+        self, workspace_id: str, user: str, now: datetime
+    ) -> tuple[Workspace, int, int, Member | None] | None: ...
 
 
 @runtime_checkable
@@ -88,6 +94,9 @@ class ServiceBase:
         clock: Clock | None = None,
         id_factory: Callable[[], str] | None = None,
         email_of: Callable[[str], str | None] | None = None,
+        notices: Notices | None = Notices(),  # noqa: B008 - a frozen value
+        invitation_ttl: timedelta = DEFAULT_TTL,
+        invitation_id_factory: Callable[[], str] | None = None,
     ) -> None:
         self.catalog = catalog
         self._store = store
@@ -95,6 +104,10 @@ class ServiceBase:
         self._clock: Clock = _AwareClock(clock or SystemClock())
         self._new_id = id_factory or (lambda: f"ws_{uuid.uuid4().hex}")
         self._email_of = email_of
+        self._invitation_ttl = check_ttl(invitation_ttl)
+        self._new_invitation_id = invitation_id_factory or (lambda: secrets.token_urlsafe(24))
+        """192 random bits, 32 URL-safe characters: the secret an invitation link carries."""
+        self._notices = notices_of(notices)
         self._read_one = store.read_workspace if isinstance(store, ReadsOneWorkspace) else None
         self._entitlements = EntitlementsCache()
         self._steady = self._entitlements.steady
@@ -131,6 +144,13 @@ class ServiceBase:
             ws = get_workspace(uow, workspace_id)
             return ws, (uow.members(ws.id) if with_members else [])
 
+    def _read_invited(self, workspace_id: str) -> tuple[Workspace, list[Member], list[Invitation]]:
+        """The workspace, its members and its invitations (expired ones not deleted
+        yet included), in one read-only transaction."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            ws = get_workspace(uow, workspace_id)
+            return ws, uow.members(ws.id), uow.invitations(ws.id)
+
     def _read_for(
         self,
         workspace_id: str,
@@ -156,8 +176,10 @@ class ServiceBase:
         require_manager(ws.id, members, actor)
         return ws, members
 
-    def _overview(self, ws: Workspace, members: list[Member]) -> SubscriptionOverview:
-        return overview_of(ws, members, self.catalog, self._clock.now())
+    def _overview(
+        self, ws: Workspace, members: list[Member], invitations: Sequence[Invitation] = ()
+    ) -> SubscriptionOverview:
+        return overview_of(ws, members, self.catalog, self._clock.now(), invitations)
 
     # ----------------------------------------------------------------- writes
 
@@ -166,7 +188,7 @@ class ServiceBase:
         with self._store.unit_of_work() as uow:
             ws = get_workspace(uow, workspace_id, for_update=True)
             saved = self._save(uow, ws, decide(ws, uow.members(ws.id)))
-            return self._overview(saved, uow.members(ws.id))
+            return self._overview(saved, uow.members(ws.id), uow.invitations(ws.id))
 
     def _member_action(
         self, workspace_id: str, decide: Decide, *, needs: tuple[object, ...] = ()
@@ -196,16 +218,53 @@ class ServiceBase:
             self._settle_boundary(workspace_id, now)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _invited_action(self, workspace_id: str, decide: DecideInvited) -> Change:
+        """``_member_action`` for the decisions that count seats or change invitations
+        (R8): ``decide`` is also given the workspace's invitations, read under the
+        workspace's lock (their rows locked too on PostgreSQL, so the expiry sweep
+        skips them until the change commits). Returns the change written."""
+        now = self._clock.now()
+        for attempt in range(2):
+            with self._store.unit_of_work() as uow:
+                ws = get_workspace(uow, workspace_id, for_update=True)
+                members = uow.members(ws.id)
+                change = decide(ws, members, uow.invitations(ws.id, for_update=True))
+                if attempt == 1 or ws.due_at is None or ws.due_at > now:
+                    return self._save_change(uow, ws, change)[1]
+            self._settle_boundary(workspace_id, now)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
+        return self._save_change(uow, stored, change)[0]
+
+    def _save_change(
+        self, uow: UnitOfWork, stored: Workspace, change: Change
+    ) -> tuple[Workspace, Change]:
+        """Write ``change``; the workspace saved and the change as written.
+
+        A change that lowers the seats first revokes the pending invitations that
+        no longer fit (``renewal.revoke_beyond_seats``): whichever decision made
+        it, seats held never exceed seats bought, and members keep their seats
+        before invitations do (R11).
+        """
+        if change.workspace.subscription.seats < stored.subscription.seats:
+            invited = uow.invitations(stored.id, for_update=True)
+            if invited:
+                members = uow.members(stored.id)
+                change = revoke_beyond_seats(change, members, invited, self._clock.now())
         ws = with_due(change.workspace, self.catalog)
         saved = stored if ws is stored or ws == stored else uow.save_workspace(ws)
         for member in change.members:
             uow.save_member(member)
         for user in change.removed:
             uow.delete_member(ws.id, user)
+        if change.uninvited:
+            uow.delete_invitations(change.uninvited)
+        for invitation in change.invited:
+            uow.add_invitation(invitation)
         if change.events:
             uow.append_events(change.events)
-        return saved
+        return saved, change
 
     def _apply_view(
         self, workspace_id: str, actor: str | None, view: ProviderSubscription
@@ -250,8 +309,7 @@ class ServiceBase:
             change = decide(ws, uow.members(ws.id))
             if change is None:
                 return None
-            self._save(uow, ws, change)
-            return change
+            return self._save_change(uow, ws, change)[1]
 
     # --------------------------------------------------------------- provider
 
@@ -303,6 +361,18 @@ def with_due(ws: Workspace, catalog: Catalog) -> Workspace:
     """``ws`` with ``due_at`` set to its next boundary, for the sweep's index."""
     due = ws.subscription.next_boundary(catalog)
     return ws if ws.due_at == due else attrs.evolve(ws, due_at=due)
+
+
+def notices_of(notices: object) -> Notices:
+    """The advance notices ``run_renewals`` records; ``None`` turns them all off."""
+    if notices is None:
+        return Notices(trial_ending=None, renewal_upcoming=None)
+    if not isinstance(notices, Notices):
+        raise InvalidRequest(
+            f"notices is a Notices value, or None for none, not {type(notices).__name__}",
+            code="invalid_notices",
+        )
+    return notices
 
 
 def members_after(members: list[Member], change: Change) -> list[Member]:

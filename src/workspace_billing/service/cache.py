@@ -138,20 +138,29 @@ class EntitlementsCache(_BySubscription[Entitlements]):
 
 class OverviewCache(_BySubscription[SubscriptionOverview]):
     """The overview of each workspace as if it had no member (``overview_of(ws, [])``):
-    what its members change in it, when the next boundary deactivates none of
-    them, is only their count (``counted``)."""
+    what its members and pending invitations change in it, when the next boundary
+    deactivates and revokes none of them, is only their counts (``counted``). The
+    counts are never kept: an invitation, an acceptance, a revocation or an
+    expiry changes no subscription, and is seen by the next read all the same."""
 
     def __init__(self, size: int = 1024) -> None:
         super().__init__(lambda ws, c, t: overview_of(ws, [], c, t), lambda a, b: False, size)
 
     def counted(
-        self, ws: Workspace, active: int, catalog: Catalog, now: Callable[[], datetime]
+        self,
+        ws: Workspace,
+        active: int,
+        catalog: Catalog,
+        now: Callable[[], datetime],
+        invited: int = 0,
     ) -> SubscriptionOverview | None:
-        """The overview of ``ws`` with ``active`` active members, when the next
-        boundary would deactivate none of them; None otherwise (the preview then
-        needs the members themselves)."""
+        """The overview of ``ws`` with ``active`` active members and ``invited``
+        pending invitations, when the next boundary would deactivate and revoke
+        none of them; None otherwise (the preview then needs them themselves)."""
         empty = self.of(ws, catalog, now)
-        if active > empty.preview.seats:
+        if active + invited > empty.preview.seats:
             return None
         preview = attrs.evolve(empty.preview, active_members=active)
-        return attrs.evolve(empty, seats_used=active, preview=preview)
+        return attrs.evolve(
+            empty, seats_used=active + invited, invitations_pending=invited, preview=preview
+        )

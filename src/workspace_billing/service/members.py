@@ -2,7 +2,10 @@
 
 Each action is a pure decision (``add``, ``remove``, ``reactivate``,
 ``change_role``) run by one locked transaction: the seat check and the insert
-cannot race (R8), and a refusal rolls back with nothing written (R17).
+cannot race (R8), and a refusal rolls back with nothing written (R17). A seat
+is free when the active members and the pending invitations leave one
+(``invitation.require_seat``), so adding and reactivating read the
+invitations under the same lock.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from functools import partial
 
 import attrs
 
-from ..errors import Conflict, InvalidRequest, NotFound, SeatLimitReached
+from ..errors import Conflict, InvalidRequest, NotFound
 from ..events import Event, EventType
+from ..invitation import Invitation, require_seat
 from ..permissions import require_manager
 from ..renewal import Change
-from ..workspace import Member, MemberStatus, Role, Workspace, active_count
+from ..workspace import Member, MemberStatus, Role, Workspace
 from .base import ServiceBase
 from .checks import identifier, role_of
 
@@ -34,7 +38,7 @@ class MemberActions(ServiceBase):
         """
         user = identifier("user", user)
         decide = partial(add, actor=actor, user=user, role=role_of(role), now=self._clock.now())
-        return member_named(self._member_action(workspace_id, decide), user)
+        return self._invited_action(workspace_id, decide).members[0]
 
     def remove_member(self, workspace_id: str, *, actor: str, user: str) -> None:
         """Remove a member for good, freeing their seat; the owner cannot be removed.
@@ -47,10 +51,11 @@ class MemberActions(ServiceBase):
     def reactivate_member(self, workspace_id: str, *, actor: str, user: str) -> Member:
         """Bring back a deactivated member into a free seat; they count as just added (R11).
 
-        ``SeatLimitReached`` when no seat is free; ``Conflict`` when already active.
+        ``SeatLimitReached`` when no seat is free (pending invitations hold theirs);
+        ``Conflict`` when already active.
         """
         decide = partial(reactivate, actor=actor, user=user, now=self._clock.now())
-        return member_named(self._member_action(workspace_id, decide), user)
+        return self._invited_action(workspace_id, decide).members[0]
 
     def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
@@ -63,7 +68,14 @@ class MemberActions(ServiceBase):
 
 
 def add(
-    ws: Workspace, members: list[Member], *, actor: str, user: str, role: Role, now: datetime
+    ws: Workspace,
+    members: list[Member],
+    invitations: list[Invitation],
+    *,
+    actor: str,
+    user: str,
+    role: Role,
+    now: datetime,
 ) -> Change:
     """R8: a new active member in a free seat, the newest for R11."""
     require_manager(ws.id, members, actor)
@@ -72,7 +84,7 @@ def add(
         hint = "" if existing.is_active else ": reactivate them instead"
         raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}", code="already_member",
                        active=existing.is_active)  # fmt: skip
-    require_seat(ws, members)
+    require_seat(ws, members, invitations, now)
     seq = ws.member_seq + 1
     member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
     event = member_event(EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role})
@@ -93,14 +105,20 @@ def remove(ws: Workspace, members: list[Member], *, actor: str, user: str, now: 
 
 
 def reactivate(
-    ws: Workspace, members: list[Member], *, actor: str, user: str, now: datetime
+    ws: Workspace,
+    members: list[Member],
+    invitations: list[Invitation],
+    *,
+    actor: str,
+    user: str,
+    now: datetime,
 ) -> Change:
     """A deactivated member back in a free seat, renewed as the newest for R11."""
     require_manager(ws.id, members, actor)
     member = member_of(ws, members, user)
     if member.is_active:
         raise Conflict(f"{user!r} is already active in {ws.id!r}", code="already_active")
-    require_seat(ws, members)
+    require_seat(ws, members, invitations, now)
     seq = ws.member_seq + 1
     back = attrs.evolve(
         member, status=MemberStatus.ACTIVE, active_since=now, seq=seq, deactivated_at=None
@@ -146,13 +164,6 @@ def member_of(ws: Workspace, members: Iterable[Member], user: str) -> Member:
     if member is None:
         raise NotFound(f"{user!r} is not a member of {ws.id!r}", code="not_a_member")
     return member
-
-
-def require_seat(ws: Workspace, members: Iterable[Member]) -> None:
-    """R8: a free seat, or ``SeatLimitReached`` with the seats in use and bought."""
-    used = active_count(members)
-    if used >= ws.subscription.seats:
-        raise SeatLimitReached(seats_used=used, seats=ws.subscription.seats)
 
 
 def member_event(

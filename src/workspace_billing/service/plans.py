@@ -1,5 +1,6 @@
 """Plans and seats through the provider: price previews (R18), upgrades (R6),
-seat changes (R9), cancel and resume (R13), the billing portal.
+seat changes (R9), cancel (at period end or now) and resume (R13), the billing
+portal.
 
 Each request is checked by a pure function before anything is read under a
 lock or sent to the provider; the provider's confirmed view is then applied
@@ -16,6 +17,7 @@ import attrs
 from ..catalog import Catalog, Interval, Plan
 from ..errors import InvalidRequest, PlanNotSelfServe
 from ..events import Event, EventType
+from ..mirror import end_now
 from ..money import Money
 from ..overview import PricePreview, SubscriptionOverview
 from ..permissions import require_manager
@@ -24,7 +26,7 @@ from ..renewal import Change, select_deactivations, summary
 from ..subscription import Subscription, add_interval
 from ..workspace import Member, Workspace
 from .base import ServiceBase
-from .checks import check_seats, get_workspace, intent_key, text
+from .checks import check_seats, flag, get_workspace, intent_key, text
 
 
 class PlanActions(ServiceBase):
@@ -176,8 +178,19 @@ class PlanActions(ServiceBase):
             )
         return self._apply_view(ws.id, actor, view)
 
-    def cancel(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
-        """Cancel at the end of the paid period (R13); features stay until then."""
+    def cancel(self, workspace_id: str, *, actor: str, now: bool = False) -> SubscriptionOverview:
+        """Cancel at the end of the paid period (R13); features stay until then.
+
+        ``now=True`` ends the paid subscription at once instead: the provider
+        cancels it immediately and the workspace falls back (R2's fallback) with
+        R11 on the fallback's member cap, as when a period ends canceled. No
+        refund is made for the rest of the period unless the provider's own
+        policy makes one (Stripe's does not: docs/stripe.md). A negotiated plan
+        ends at once the same way. A cancellation at period end already
+        scheduled does not prevent it.
+        """
+        if flag("now", now):
+            return self._end_now(workspace_id, actor)
         return self._set_cancellation(workspace_id, actor, cancel=True)
 
     def resume(self, workspace_id: str, *, actor: str) -> SubscriptionOverview:
@@ -195,6 +208,23 @@ class PlanActions(ServiceBase):
             customer_ref,
             return_url=return_url,
             idempotency_key=intent_key(ws, "portal", return_url, self._clock.now().isoformat()),
+        )
+
+    def _end_now(self, workspace_id: str, actor: str) -> SubscriptionOverview:
+        """R13 at once: the provider's confirmed (canceled) view is applied like a
+        webhook's; a negotiated plan, which the provider does not know, ends here."""
+        validate = check_cancellable
+        ws, members = self._read_for(workspace_id, actor, validate)
+        validate(ws, members)
+        sub = ws.subscription
+        if sub.is_provider_managed and sub.subscription_ref is not None:
+            view = self._provider.cancel(
+                sub.subscription_ref, at_period_end=False, idempotency_key=intent_key(ws, "end-now")
+            )
+            return self._apply_view(ws.id, actor, view)
+        at = self._clock.now()
+        return self._change(
+            ws.id, lambda ws, members: ended_locally(ws, members, self.catalog, actor=actor, now=at)
         )
 
     def _set_cancellation(
@@ -301,6 +331,17 @@ def check_cancellable(ws: Workspace, members: list[Member]) -> None:
         raise InvalidRequest(
             "there is no paid subscription to cancel or resume", code="no_paid_subscription"
         )
+
+
+def ended_locally(
+    ws: Workspace, members: list[Member], catalog: Catalog, *, actor: str, now: datetime
+) -> Change:
+    """R13 at once on a plan the library renews itself (negotiated): the fallback now,
+    R11 on its cap. Checked again under the lock: a plan that ended meanwhile is
+    refused like any workspace with nothing paid."""
+    require_manager(ws.id, members, actor)
+    check_cancellable(ws, members)
+    return end_now(ws, members, now, catalog, actor)
 
 
 def flag_cancellation(ws: Workspace, *, cancel: bool, actor: str, now: datetime) -> Change:

@@ -3,7 +3,8 @@
 The sweep decides a whole batch of the boundaries the library owns with the
 pure functions at the end of this module and writes them with a few
 set-based statements; provider-managed renewals are settled one at a time
-outside any lock, from the provider's view.
+outside any lock, from the provider's view. A notice pass then announces the
+boundaries coming within the host's ``Notices`` leads, a batch at a time too.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import attrs
 
 from ..catalog import Catalog
 from ..errors import BillingError, InvalidRequest
-from ..events import EventType
+from ..events import Event, EventType
+from ..invitation import Invitation, invitation_event, pending
+from ..jsonable import iso
 from ..mirror import apply_view, belongs_to
+from ..notices import Notices, notice_for
 from ..overview import ReconcileReport, RenewalReport
 from ..ports import ProviderStatus, UnitOfWork
 from ..renewal import (
@@ -28,6 +32,7 @@ from ..renewal import (
     next_boundary_terms,
     preview,
     renewal_in_place,
+    revoke_beyond_seats,
 )
 from ..workspace import Member, Workspace
 from .base import ServiceBase, with_due
@@ -64,6 +69,15 @@ class RenewalJobs(ServiceBase):
         place); each workspace's own events keep their order. A workspace that
         fails is logged, reported and retried by the next run; it does not stop
         the others. ``progress`` is called with the report so far after each batch.
+
+        Then the advance notices (``Billing(notices=...)``): each trial ending and
+        each renewal coming within its lead is announced once, by a
+        ``trial_ending`` or ``renewal_upcoming`` event saying what it will do
+        (the plan, the seats, the amount, who R11 would deactivate), claimed and
+        written a batch at a time like the boundaries, so two workers never
+        announce one boundary twice; a boundary that moves (a trial extended, a
+        new period) is announced again. Run the job at least daily for notices
+        to go out on time.
         """
         batch_size = count("batch_size", batch_size)
         if progress is not None and not callable(progress):
@@ -73,6 +87,7 @@ class RenewalJobs(ServiceBase):
         now = self._clock.now()
         after: tuple[datetime, str] | None = None
         report = _Tally()
+        self._expire_invitations(now, batch_size, report, progress)
         while True:
             with self._store.unit_of_work() as uow:
                 batch = uow.claim_due(now, batch_size, after=after)
@@ -83,11 +98,15 @@ class RenewalJobs(ServiceBase):
                 after = (last_due, batch[-1].id)
                 remote = [ws.id for ws in batch if ws.subscription.is_provider_managed]
                 local = [ws for ws in batch if not ws.subscription.is_provider_managed]
-                counts = uow.active_member_counts([ws.id for ws in local])
-                in_place, rest = split_in_place(local, counts, now, self.catalog)
+                ids = [ws.id for ws in local]
+                invited = uow.invitation_counts(ids, now)
+                held = seats_held(uow.active_member_counts(ids), invited)
+                in_place, rest = split_in_place(local, held, now, self.catalog)
+                short = short_of_seats(rest, held, self.catalog)
                 members: dict[str, list[Member]] = {ws.id: [] for ws in rest}
-                members.update(uow.members_of(short_of_seats(rest, counts, self.catalog)))
-                decided = decide_boundaries(rest, members, now, self.catalog)
+                members.update(uow.members_of(short))
+                invitations = uow.invitations_of([ws_id for ws_id in short if invited[ws_id]])
+                decided = decide_boundaries(rest, members, invitations, now, self.catalog)
                 self._save_many(uow, decided)
                 uow.renew_in_place(in_place)
             report.examined += len(batch)
@@ -107,17 +126,86 @@ class RenewalJobs(ServiceBase):
                     report.count(outcome)
             if progress is not None:
                 progress(report.freeze())
+        self._announce(now, batch_size, report, progress)
         return report.freeze()
+
+    def _announce(
+        self,
+        now: datetime,
+        batch_size: int,
+        report: _Tally,
+        progress: Callable[[RenewalReport], object] | None,
+    ) -> None:
+        """The notice pass: announce the boundaries within their leads, once each."""
+        notices = self._notices
+        trial_until = now + notices.trial_ending if notices.trial_ending else None
+        renewal_until = now + notices.renewal_upcoming if notices.renewal_upcoming else None
+        if trial_until is None and renewal_until is None:
+            return
+        after: tuple[datetime, str] | None = None
+        while True:
+            with self._store.unit_of_work() as uow:
+                if not all(hasattr(uow, name) for name in ("claim_upcoming", "mark_noticed")):
+                    log.warning(
+                        "advance notices skipped: %r has no claim_upcoming and mark_noticed "
+                        "(see docs/testing.md, contract suites)", self._store
+                    )  # fmt: skip
+                    return
+                batch = uow.claim_upcoming(
+                    now, batch_size, trial_until=trial_until, renewal_until=renewal_until,
+                    after=after,
+                )  # fmt: skip
+                if not batch:
+                    return
+                last_due = batch[-1].due_at
+                assert last_due is not None
+                after = (last_due, batch[-1].id)
+                counts = uow.active_member_counts([ws.id for ws in batch])
+                members: dict[str, list[Member]] = {ws.id: [] for ws in batch}
+                members.update(uow.members_of(short_of_seats(batch, counts, self.catalog)))
+                decided = decide_notices(batch, members, now, self.catalog, notices)
+                marked = uow.mark_noticed([(ws.id, due) for ws, due, _ in decided])
+                recorded = [event for ws, _, event in decided if ws.id in marked]
+                uow.append_events(recorded)
+            report.noticed += len(recorded)
+            if progress is not None:
+                progress(report.freeze())
 
     def due_renewals(self, *, limit: int = 1000) -> list[tuple[Workspace, RenewalPreview]]:
         """The workspaces whose boundary is due now and what applying it would do,
-        changing nothing: a dry run of ``run_renewals`` (names who would go)."""
+        changing nothing: a dry run of ``run_renewals`` (names who would go, and
+        the pending invitations it would revoke first)."""
         limit = count("limit", limit)
+        now = self._clock.now()
         with self._store.unit_of_work(read_only=True) as uow:
-            due = [ws for ws_id in uow.due_workspace_ids(self._clock.now(), limit)
+            due = [ws for ws_id in uow.due_workspace_ids(now, limit)
                    if (ws := uow.get_workspace(ws_id)) is not None]  # fmt: skip
             members = uow.members_of([ws.id for ws in due])
-        return [(ws, preview(ws, members[ws.id], self.catalog)) for ws in due]
+            invited = uow.invitations_of([ws.id for ws in due])
+        return [
+            (ws, preview(ws, members[ws.id], self.catalog, pending(invited[ws.id], now)))
+            for ws in due
+        ]
+
+    def _expire_invitations(
+        self,
+        now: datetime,
+        batch_size: int,
+        report: _Tally,
+        progress: Callable[[RenewalReport], object] | None,
+    ) -> None:
+        """Delete the invitations past their ``expires_at`` and record each expiry,
+        a batch per transaction. They held no seat since then already; this
+        frees their emails for a new invitation and tells the host (R16)."""
+        while True:
+            with self._store.unit_of_work() as uow:
+                expired = uow.expire_invitations(now, batch_size)
+                uow.append_events([expiry_event(i, now) for i in expired])
+            report.expired += len(expired)
+            if expired and progress is not None:
+                progress(report.freeze())
+            if len(expired) < batch_size:
+                return
 
     def reconcile(self, *, page_size: int = 100) -> ReconcileReport:
         """Compare every provider-managed workspace with the provider's view and repair
@@ -198,6 +286,7 @@ class RenewalJobs(ServiceBase):
             return
         uow.save_workspaces([with_due(change.workspace, self.catalog) for _, change in decided])
         uow.save_members([m for _, change in decided for m in change.members])
+        uow.delete_invitations([i for _, change in decided for i in change.uninvited])
         uow.append_events([e for _, change in decided for e in change.events])
 
 
@@ -213,27 +302,37 @@ class _Tally:
     deactivated: int = 0
     waiting: list[str] = attrs.Factory(list)
     failed: list[tuple[str, str]] = attrs.Factory(list)
+    noticed: int = 0
+    revoked: int = 0
+    expired: int = 0
 
     def count(self, change: Change) -> None:
         if change.events:
             self.changed += 1
         self.deactivated += sum(1 for e in change.events if e.type is EventType.MEMBER_DEACTIVATED)
+        self.revoked += sum(1 for e in change.events if e.type is EventType.INVITATION_REVOKED)
 
     def freeze(self) -> RenewalReport:
         return RenewalReport(
-            self.examined, self.changed, self.deactivated, tuple(self.waiting), tuple(self.failed)
-        )
+            self.examined, self.changed, self.deactivated, tuple(self.waiting),
+            tuple(self.failed), self.noticed, self.revoked, self.expired,
+        )  # fmt: skip
+
+
+def seats_held(active: Mapping[str, int], invited: Mapping[str, int]) -> dict[str, int]:
+    """The seats each workspace holds: its active members and pending invitations (R8)."""
+    return {ws_id: count + invited.get(ws_id, 0) for ws_id, count in active.items()}
 
 
 def split_in_place(
-    local: Sequence[Workspace], active: Mapping[str, int], now: datetime, catalog: Catalog
+    local: Sequence[Workspace], held: Mapping[str, int], now: datetime, catalog: Catalog
 ) -> tuple[list[Renewal], list[Workspace]]:
-    """The renewals written in place (a negotiated plan that deactivates nobody)
-    and the workspaces that take the general path."""
+    """The renewals written in place (a negotiated plan that deactivates and revokes
+    nobody: ``held`` seats fit) and the workspaces that take the general path."""
     in_place: list[Renewal] = []
     rest: list[Workspace] = []
     for ws in local:
-        renewal = renewal_in_place(ws, active[ws.id], now, catalog)
+        renewal = renewal_in_place(ws, held[ws.id], now, catalog)
         if renewal is None:
             rest.append(ws)
         else:
@@ -242,20 +341,55 @@ def split_in_place(
 
 
 def short_of_seats(
-    batch: Sequence[Workspace], active: Mapping[str, int], catalog: Catalog
+    batch: Sequence[Workspace], held: Mapping[str, int], catalog: Catalog
 ) -> list[str]:
-    """The workspaces whose boundary leaves fewer seats than ``active`` members:
-    R11 needs their members; the others lose nobody, so theirs are not read."""
-    return [
-        ws.id for ws in batch if next_boundary_terms(ws.subscription, catalog)[2] < active[ws.id]
-    ]
+    """The workspaces whose boundary leaves fewer seats than ``held`` (active members,
+    with the pending invitations where counted): R11 needs their members (and
+    invitations); the others lose nobody, so theirs are not read."""
+    return [ws.id for ws in batch if next_boundary_terms(ws.subscription, catalog)[2] < held[ws.id]]
 
 
 def decide_boundaries(
-    batch: Sequence[Workspace], members: Mapping[str, list[Member]], now: datetime, catalog: Catalog
+    batch: Sequence[Workspace],
+    members: Mapping[str, list[Member]],
+    invitations: Mapping[str, list[Invitation]],
+    now: datetime,
+    catalog: Catalog,
 ) -> list[tuple[Workspace, Change]]:
     """The boundary of each workspace the library renews itself (trial end,
-    negotiated renewal, end of grace), where one is due."""
-    return [
-        (ws, change) for ws in batch if (change := local_boundary(ws, members[ws.id], now, catalog))
-    ]
+    negotiated renewal, end of grace), where one is due, with the pending
+    invitations that no longer fit revoked first (R11; ``invitations`` holds
+    those of the workspaces short of seats that have some)."""
+    decided = []
+    for ws in batch:
+        change = local_boundary(ws, members[ws.id], now, catalog)
+        if change is None:
+            continue
+        if invitations.get(ws.id):
+            change = revoke_beyond_seats(change, members[ws.id], invitations[ws.id], now)
+        decided.append((ws, change))
+    return decided
+
+
+def expiry_event(invitation: Invitation, now: datetime) -> Event:
+    """An invitation's expiry, recorded when the sweep deletes it (no actor)."""
+    return invitation_event(
+        EventType.INVITATION_EXPIRED, invitation, now, None, expires_at=iso(invitation.expires_at)
+    )
+
+
+def decide_notices(
+    batch: Sequence[Workspace],
+    members: Mapping[str, list[Member]],
+    now: datetime,
+    catalog: Catalog,
+    notices: Notices,
+) -> list[tuple[Workspace, datetime, Event]]:
+    """The advance notice of each claimed workspace that gets one now, with the
+    ``due_at`` it announces (what the store records, so it is announced once)."""
+    decided = []
+    for ws in batch:
+        event = notice_for(ws, members[ws.id], now, catalog, notices)
+        if event is not None and ws.due_at is not None:
+            decided.append((ws, ws.due_at, event))
+    return decided

@@ -1,13 +1,15 @@
-"""Negotiated plans (R7): asking sales, and an operator applying the terms.
+"""What sales and operators do: negotiated plans (R7) and trial extensions.
 
 A plan sold through sales is never bought through the provider: the request
 is an outbox event for the host's sales team, and the terms an operator
-applies are renewed on the library's own schedule.
+applies are renewed on the library's own schedule. An operator may also give
+a prospect more time on the trial. Operators act from the host's back office:
+they are named, but are not the workspace's owner or admins.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -21,11 +23,14 @@ from ..renewal import Change, deactivate_excess, summary
 from ..subscription import Subscription, SubscriptionStatus, add_interval
 from ..workspace import Member, Workspace, active_count
 from .base import ServiceBase
-from .checks import MAX_MESSAGE, check_seats, get_workspace, identifier, intent_key, text
+from .checks import MAX_MESSAGE, check_seats, get_workspace, identifier, intent_key, iso, text
 
 MAX_UNIT_AMOUNT = 10**12
 """A negotiated price per seat: ten billion in major units, so that the total of
 the most seats a plan allows still fits every store's 64-bit integers."""
+MAX_TRIAL_EXTENSION = timedelta(days=365)
+"""How far from now an operator may move a trial's end: a typo (2062 for 2026)
+is refused rather than giving decades for free."""
 
 
 class SalesActions(ServiceBase):
@@ -88,8 +93,70 @@ class SalesActions(ServiceBase):
             ws.id, lambda ws, members: negotiated(ws, members, terms, operator=operator, now=now)
         )
 
+    def extend_trial(
+        self, workspace_id: str, *, operator: str, until: datetime
+    ) -> SubscriptionOverview:
+        """Move the trial's end later, to ``until``: an operator's action, not an admin's.
+
+        The host calls it from its back office (a prospect needs more time);
+        ``until`` is an aware datetime after the current trial end and at most a
+        year from now. The trial's features and member cap stay; the boundary
+        (and its advance notice) moves with it. ``trial_extended`` records the
+        end before and after, by ``operator``. ``InvalidRequest``, nothing
+        changed: ``trial_not_extendable`` when the workspace is not on a running
+        trial, ``trial_end_out_of_range`` for an ``until`` not later or too far.
+        """
+        operator = identifier("operator", operator)
+        until = aware("until", until)
+        now = self._clock.now()
+        return self._change(
+            workspace_id,
+            lambda ws, _: extended_trial(ws, until=until, operator=operator, now=now),
+        )
+
 
 # ----------------------------------------------------------------- decisions
+
+
+def aware(what: str, value: object) -> datetime:
+    """``value``, when it is an aware datetime: a naive one names no moment (R17)."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        shown = "a naive datetime" if isinstance(value, datetime) else type(value).__name__
+        raise InvalidRequest(
+            f"{what} must be an aware datetime (tzinfo=UTC), not {shown}",
+            code="invalid_datetime",
+        )
+    return value
+
+
+def extended_trial(ws: Workspace, *, until: datetime, operator: str, now: datetime) -> Change:
+    """The trial ending at ``until`` instead: a running trial only, and later than
+    its current end, at most ``MAX_TRIAL_EXTENSION`` from ``now``."""
+    sub = ws.subscription
+    ends = sub.trial_ends_at
+    if sub.status is not SubscriptionStatus.TRIALING or ends is None or ends <= now:
+        raise InvalidRequest(
+            f"workspace {ws.id!r} is not on a running trial ({sub.status.value}): "
+            "only a trial that has not ended can be extended",
+            code="trial_not_extendable",
+        )
+    if not ends < until <= now + MAX_TRIAL_EXTENSION:
+        raise InvalidRequest(
+            f"the trial ends {ends.isoformat()}: extend it to a later time, at most "
+            f"{MAX_TRIAL_EXTENSION.days} days from now",
+            code="trial_end_out_of_range",
+        )
+    until = until.astimezone(UTC)
+    after = attrs.evolve(sub, trial_ends_at=until)
+    event = Event(
+        type=EventType.TRIAL_EXTENDED,
+        workspace_id=ws.id,
+        at=now,
+        actor=operator,
+        before={"trial_ends_at": iso(ends)},
+        after={"trial_ends_at": iso(until)},
+    )
+    return Change(attrs.evolve(ws, subscription=after), (), (event,))
 
 
 @attrs.frozen

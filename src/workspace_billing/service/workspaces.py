@@ -10,6 +10,7 @@ import attrs
 from ..catalog import Catalog, Entitlements, Plan
 from ..errors import NotFound, TrialNotEligible
 from ..events import Event, EventType
+from ..invitation import pending
 from ..overview import SubscriptionOverview
 from ..permissions import require_manager
 from ..renewal import RenewalPreview, preview, summary
@@ -97,17 +98,19 @@ class WorkspaceActions(ServiceBase):
             # The workspace, its active count and the actor's membership, in one
             # read: the members themselves only when the next boundary deactivates.
             check_workspace_id(workspace_id)
-            read = self._read_counted(workspace_id, actor)
+            read = self._read_counted(workspace_id, actor, self._clock.now())
             if read is None:
                 raise NotFound(f"no workspace {workspace_id!r}")
-            ws, active, membership = read
+            ws, active, invited, membership = read
             require_manager(ws.id, [membership] if membership is not None else [], actor)
-            overview = self._overviews.counted(ws, active, self.catalog, self._clock.now)
+            overview = self._overviews.counted(
+                ws, active, self.catalog, self._clock.now, invited=invited
+            )
             if overview is not None:
                 return overview
-        ws, members = self._read(workspace_id)
+        ws, members, invitations = self._read_invited(workspace_id)
         require_manager(ws.id, members, actor)
-        return self._overview(ws, members)
+        return self._overview(ws, members, invitations)
 
     def entitlements(self, workspace_id: str) -> Entitlements:
         """What the workspace may use now (R4); anyone may ask."""
@@ -140,9 +143,10 @@ class WorkspaceActions(ServiceBase):
         return self.catalog.plans
 
     def preview_renewal(self, workspace_id: str) -> RenewalPreview:
-        """What the next boundary will do, who it deactivates first (R11)."""
-        ws, members = self._read(workspace_id)
-        return preview(ws, members, self.catalog)
+        """What the next boundary will do: the pending invitations it revokes, then
+        who it deactivates, in R11's order."""
+        ws, members, invitations = self._read_invited(workspace_id)
+        return preview(ws, members, self.catalog, pending(invitations, self._clock.now()))
 
     def events(self, after: int | Event | None = None, *, limit: int = 1000) -> list[Event]:
         """Recorded events after a cursor (an event or its ``cursor``), oldest first (R16)."""

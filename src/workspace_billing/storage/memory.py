@@ -17,8 +17,10 @@ import attrs
 
 from ..errors import Conflict, StoreBusy
 from ..events import Event
+from ..invitation import Invitation
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
+from ..subscription import SubscriptionStatus
 from ..workspace import Member, Workspace
 
 __all__ = ["InMemoryStore"]
@@ -31,6 +33,10 @@ class _State:
     trials: dict[str, str] = attrs.Factory(dict)
     webhook_event_ids: set[str] = attrs.Factory(set)
     events: list[Event] = attrs.Factory(list)
+    invitations: dict[str, Invitation] = attrs.Factory(dict)
+    """Pending invitations (and expired ones not deleted yet), by id."""
+    notices: dict[str, datetime] = attrs.Factory(dict)
+    """The ``due_at`` of the last boundary each workspace was given notice of."""
 
 
 class InMemoryStore:
@@ -60,17 +66,19 @@ class InMemoryStore:
         return self._state.workspaces.get(workspace_id)
 
     def read_workspace_for(
-        self, workspace_id: str, user: str
-    ) -> tuple[Workspace, int, Member | None] | None:
-        """The workspace, how many of its members are active, and ``user``'s
-        membership, as last committed."""
+        self, workspace_id: str, user: str, now: datetime
+    ) -> tuple[Workspace, int, int, Member | None] | None:
+        """The workspace, how many of its members are active, how many invitations
+        are pending at ``now``, and ``user``'s membership, as last committed."""
         with self.unit_of_work(read_only=True):
             ws = self._state.workspaces.get(workspace_id)
             if ws is None:
                 return None
             found = self._state.members.get(workspace_id, {})
             active = sum(1 for m in found.values() if m.is_active)
-            return ws, active, found.get(user)
+            invited = self._state.invitations.values()
+            held = sum(1 for i in invited if i.workspace_id == workspace_id and i.is_pending(now))
+            return ws, active, held, found.get(user)
 
     def snapshot(self) -> StoreSnapshot:
         with self.unit_of_work(read_only=True):
@@ -85,6 +93,7 @@ class InMemoryStore:
                 events=tuple(state.events),
                 trials=tuple(sorted(state.trials.items())),
                 webhook_event_ids=tuple(sorted(state.webhook_event_ids)),
+                invitations=tuple(state.invitations[k] for k in sorted(state.invitations)),
             )
 
     def __repr__(self) -> str:
@@ -100,6 +109,8 @@ class _MemoryUnitOfWork:
         self._trials: dict[str, str] = {}
         self._webhooks: set[str] = set()
         self._events: list[Event] = []
+        self._invitations: dict[str, Invitation | None] = {}
+        self._notices: dict[str, datetime] = {}
 
     def _write(self) -> None:
         if self._read_only:
@@ -117,6 +128,12 @@ class _MemoryUnitOfWork:
         base.trials.update(self._trials)
         base.webhook_event_ids |= self._webhooks
         base.events.extend(self._events)
+        for invitation_id, invitation in self._invitations.items():
+            if invitation is None:
+                base.invitations.pop(invitation_id, None)
+            else:
+                base.invitations[invitation_id] = invitation
+        base.notices.update(self._notices)
 
     def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:
         staged = self._workspaces.get(workspace_id)
@@ -188,6 +205,66 @@ class _MemoryUnitOfWork:
     def delete_member(self, workspace_id: str, user: str) -> None:
         self._write()
         self._members[(workspace_id, user)] = None
+
+    # --------------------------------------------------------------- invitations
+
+    def _every_invitation(self) -> dict[str, Invitation]:
+        merged = dict(self._base.invitations)
+        for invitation_id, invitation in self._invitations.items():
+            if invitation is None:
+                merged.pop(invitation_id, None)
+            else:
+                merged[invitation_id] = invitation
+        return merged
+
+    def invitations(self, workspace_id: str, *, for_update: bool = False) -> list[Invitation]:
+        return self.invitations_of([workspace_id])[workspace_id]
+
+    def invitation(self, invitation_id: str) -> Invitation | None:
+        return self._every_invitation().get(invitation_id)
+
+    def add_invitation(self, invitation: Invitation) -> None:
+        self._write()
+        every = self._every_invitation()
+        if invitation.id in every:
+            raise Conflict(f"invitation {invitation.id!r} already exists")
+        if any(
+            i.workspace_id == invitation.workspace_id and i.email == invitation.email
+            for i in every.values()
+        ):
+            raise Conflict(f"{invitation.email!r} is invited to {invitation.workspace_id!r}")
+        self._invitations[invitation.id] = invitation
+
+    def delete_invitations(self, invitation_ids: Sequence[str]) -> None:
+        self._write()
+        for invitation_id in invitation_ids:
+            self._invitations[invitation_id] = None
+
+    def invitation_counts(self, workspace_ids: Sequence[str], now: datetime) -> dict[str, int]:
+        return {
+            ws_id: sum(1 for i in invited if i.is_pending(now))
+            for ws_id, invited in self.invitations_of(workspace_ids).items()
+        }
+
+    def invitations_of(self, workspace_ids: Sequence[str]) -> dict[str, list[Invitation]]:
+        found: dict[str, list[Invitation]] = {ws_id: [] for ws_id in workspace_ids}
+        for invitation in self._every_invitation().values():
+            if invitation.workspace_id in found:
+                found[invitation.workspace_id].append(invitation)
+        for invited in found.values():
+            invited.sort(key=lambda i: (i.created_at, i.seq, i.id))
+        return found
+
+    def expire_invitations(self, now: datetime, limit: int) -> list[Invitation]:
+        self._write()  # the store's one lock is held: nothing else to skip
+        expired = sorted(
+            (i for i in self._every_invitation().values() if not i.is_pending(now)),
+            key=lambda i: (i.expires_at, i.id),
+        )[:limit]
+        self.delete_invitations([i.id for i in expired])
+        return expired
+
+    # ------------------------------------------------------------------ webhooks
 
     def lock_workspace_of(self, *, subscription_ref: str, customer_ref: str) -> Workspace | None:
         found = self.find_workspace_id(subscription_ref=subscription_ref)
@@ -273,6 +350,42 @@ class _MemoryUnitOfWork:
             assert ws is not None
             self.save_workspace(renewal.apply(ws))
         self.append_events([r.event for r in renewals])
+
+    def claim_upcoming(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        trial_until: datetime | None,
+        renewal_until: datetime | None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Workspace]:
+        self._write()  # the store's one lock is held: nothing else to skip
+        every = {**self._base.workspaces, **self._workspaces}
+        noticed = {**self._base.notices, **self._notices}
+
+        def upcoming(ws: Workspace) -> bool:
+            sub, due = ws.subscription, ws.due_at
+            if due is None or due <= now or noticed.get(ws.id) == due:
+                return False
+            if after is not None and (due, ws.id) <= after:
+                return False
+            if sub.status is SubscriptionStatus.TRIALING:
+                return trial_until is not None and due <= trial_until
+            live = sub.status is SubscriptionStatus.ACTIVE and not sub.cancel_at_period_end
+            return live and renewal_until is not None and due <= renewal_until
+
+        found = sorted(filter(upcoming, every.values()), key=lambda ws: (ws.due_at, ws.id))
+        return found[:limit]
+
+    def mark_noticed(self, noticed: Sequence[tuple[str, datetime]]) -> set[str]:
+        self._write()
+        marked: set[str] = set()
+        for ws_id, due in noticed:
+            if self._notices.get(ws_id, self._base.notices.get(ws_id)) != due:
+                self._notices[ws_id] = due
+                marked.add(ws_id)
+        return marked
 
     def subscribed_workspace_ids(self, *, after: str | None, limit: int) -> list[str]:
         every = {**self._base.workspaces, **self._workspaces}

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from ..catalog import Interval
 from ..events import Event, EventType
 from ..money import Money
+from ..provider_values import PaymentMethod
 from ..subscription import Subscription, SubscriptionStatus
 from ..workspace import Member, MemberStatus, Role, Workspace
 
@@ -168,6 +169,7 @@ def _workspace_columns(ws: Workspace, codec: Codec) -> dict[str, Any]:
 
 def _subscription_columns(sub: Subscription, codec: Codec) -> dict[str, Any]:
     dt = codec.datetime_out
+    card = sub.payment_method
     return {
         "plan": sub.plan,
         "status": sub.status.value,
@@ -184,6 +186,10 @@ def _subscription_columns(sub: Subscription, codec: Codec) -> dict[str, Any]:
         "unit_currency": sub.unit_amount.currency if sub.unit_amount else None,
         "customer_ref": sub.customer_ref,
         "subscription_ref": sub.subscription_ref,
+        "pm_brand": card.brand if card else None,
+        "pm_last4": card.last4 if card else None,
+        "pm_exp_month": card.exp_month if card else None,
+        "pm_exp_year": card.exp_year if card else None,
     }
 
 
@@ -191,7 +197,8 @@ def workspace_from(row: Sequence[Any], codec: Codec) -> Workspace:
     """A workspace from its row, the columns in the table's order (``raw_columns``)."""
     (id_, name, owner, created_at, member_seq, version, due_at, plan, status, seats, interval,
      pending_seats, trial_ends_at, period_start, period_end, anchor, cancel_at_period_end,
-     past_due_since, unit_amount, unit_currency, customer_ref, subscription_ref) = row  # fmt: skip
+     past_due_since, unit_amount, unit_currency, customer_ref, subscription_ref,
+     pm_brand, pm_last4, pm_exp_month, pm_exp_year) = row  # fmt: skip
     dt = codec.datetime_in
     sub = Subscription(
         plan=plan,
@@ -208,6 +215,9 @@ def workspace_from(row: Sequence[Any], codec: Codec) -> Workspace:
         unit_amount=Money(unit_amount, unit_currency) if unit_amount is not None else None,
         customer_ref=customer_ref,
         subscription_ref=subscription_ref,
+        payment_method=PaymentMethod(pm_brand, pm_last4, pm_exp_month, pm_exp_year)
+        if pm_brand is not None
+        else None,
     )
     created = dt(created_at)
     assert created is not None

@@ -26,7 +26,10 @@ SCHEMA_VERSION = 3
    their provider customer, a user's memberships found at once.
 3. ``wb_invitations`` (pending invitations, each holding a seat) and
    ``wb_notices`` (the boundary whose advance notice a workspace was given, so
-   ``run_renewals`` records each notice once).
+   ``run_renewals`` records each notice once); the card on file in four
+   nullable ``wb_workspaces`` columns (``pm_brand``, ``pm_last4``,
+   ``pm_exp_month``, ``pm_exp_year``), NULL in existing rows until the next
+   view of their subscription is applied.
 """
 
 
@@ -78,6 +81,12 @@ workspaces = sa.Table(
     sa.Column("unit_currency", sa.String(3)),
     sa.Column("customer_ref", sa.String(255)),
     sa.Column("subscription_ref", sa.String(255)),
+    # The card on file, mirrored from the provider (``Subscription.payment_method``):
+    # all four set, or all four NULL.
+    sa.Column("pm_brand", sa.String(64)),
+    sa.Column("pm_last4", sa.String(16)),
+    sa.Column("pm_exp_month", sa.Integer),
+    sa.Column("pm_exp_year", sa.Integer),
     sa.Index("wb_workspaces_due", "due_at", "id"),
     sa.Index("wb_workspaces_subscription_ref", "subscription_ref"),
     sa.Index("wb_workspaces_owner", "owner"),
@@ -120,6 +129,8 @@ invitations = sa.Table(
     sa.Column("invited_by", sa.String(255), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # From the workspace's member sequence: "newest first" (R11) without ties.
+    sa.Column("seq", sa.Integer, nullable=False),
     sa.UniqueConstraint("workspace_id", "email", name="wb_invitations_email"),
     sa.Index("wb_invitations_expires", "expires_at", "id"),
 )
@@ -255,8 +266,40 @@ def _table(table: sa.Table) -> Callable[[Connection], None]:
     return step
 
 
+def _column(table: sa.Table, name: str) -> Callable[[Connection], None]:
+    """A step that adds one nullable column of ``metadata`` to an existing table.
+
+    SQLAlchemy Core has no ADD COLUMN construct: the statement is written here,
+    the column's type compiled for the connection's dialect, the names quoted,
+    and the table found where the connection's ``schema_translate_map`` puts it
+    (as ``schema_version`` looks for it). Existing rows get NULL.
+    """
+    column = table.c[name]
+    assert column.nullable, f"{table.name}.{name}: existing rows need a default"
+
+    def step(connection: Connection) -> None:
+        dialect = connection.dialect
+        quote = dialect.identifier_preparer
+        translate = connection.get_execution_options().get("schema_translate_map") or {}
+        schema = translate.get(table.schema, table.schema)
+        where = quote.quote(table.name)
+        if schema is not None:
+            where = f"{quote.quote_schema(schema)}.{where}"
+        kind = column.type.compile(dialect=dialect)
+        connection.exec_driver_sql(f"ALTER TABLE {where} ADD COLUMN {quote.quote(name)} {kind}")
+
+    return step
+
+
+_CARD_COLUMNS = ("pm_brand", "pm_last4", "pm_exp_month", "pm_exp_year")
+"""The card on file's columns of ``wb_workspaces``, added to existing rows by version 3."""
+
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _steps(_index("wb_workspaces_customer_ref"), _index("wb_members_user")),
-    3: _steps(_table(invitations), _table(notices)),
+    3: _steps(
+        _table(invitations),
+        _table(notices),
+        *(_column(workspaces, name) for name in _CARD_COLUMNS),
+    ),
 }
 """How to move an existing schema from the version before to each version."""

@@ -16,39 +16,43 @@ scrubbed of it.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, NoReturn
-from urllib.parse import quote, quote_plus
+from datetime import datetime
+from typing import Any
 
 try:
     import sqlalchemy as sa
-    from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine import Connection, Engine
 except ImportError as missing:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'the SQL store needs SQLAlchemy: pip install "workspace-billing[sql]" '
         '(or "workspace-billing[postgres]" for PostgreSQL)'
     ) from missing
 
-from ..errors import Conflict, InvalidRequest, StoreBusy, StoreError
+from ..errors import InvalidRequest
 from ..ports import StoreSnapshot
 from ..workspace import Member, Workspace
 from . import schema
-from .driver import end_transaction, execute_text, read_one, watched
+from .driver import end_transaction, execute_text, read_one
+from .engine import (
+    BEGIN_OPTION,
+    SQLITE_BUSY_TIMEOUT_S,
+    configure_sqlite,
+    raise_translated,
+    redacted,
+    secrets_of,
+    shown,
+    transactions_watched,
+    translated,
+)
 from .rows import decoder_for
 from .schema import metadata
 from .sql_uow import _SQLUnitOfWork
 from .statements import GET_WORKSPACE, WORKSPACE_FOR
 
 __all__ = ["SQLStore", "metadata"]
-
-_BEGIN_OPTION = "workspace_billing_begin"
-_SQLITE_BUSY_TIMEOUT_S = 30.0
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^\s@/]*@")  # scheme://user:PASSWORD@host
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]+)", re.IGNORECASE)
 
 
 class SQLStore:
@@ -65,9 +69,9 @@ class SQLStore:
         self._connection: Connection | None = None
         self._dialect = engine.dialect.name
         self._decoder = decoder_for(self._dialect)
-        self._secrets = _secrets_of(engine.url)
+        self._secrets = secrets_of(engine.url)
         if self._dialect == "sqlite":
-            _configure_sqlite(engine)
+            configure_sqlite(engine)
 
     @classmethod
     def from_url(cls, url: str, *, create_schema: bool = False, **engine_options: Any) -> SQLStore:
@@ -87,17 +91,17 @@ class SQLStore:
                     "use a file (sqlite:///billing.db), or InMemoryStore for tests"
                 )
             engine_options.setdefault("connect_args", {}).setdefault(
-                "timeout", _SQLITE_BUSY_TIMEOUT_S
+                "timeout", SQLITE_BUSY_TIMEOUT_S
             )
         else:
             engine_options.setdefault("pool_pre_ping", True)
-        secrets = _secrets_of(parsed)
-        with _translated(secrets):
+        secrets = secrets_of(parsed)
+        with translated(secrets):
             try:
                 engine = sa.create_engine(parsed, **engine_options)
             except (ImportError, sa_exc.NoSuchModuleError) as e:
-                reason = _redacted(str(e), secrets)
-                raise InvalidRequest(f"no database driver for {_shown(parsed)}: {reason}") from None
+                reason = redacted(str(e), secrets)
+                raise InvalidRequest(f"no database driver for {shown(parsed)}: {reason}") from None
             store = cls(engine)
             if create_schema:
                 store.create_schema()
@@ -115,7 +119,7 @@ class SQLStore:
         store._connection = connection
         store._dialect = connection.dialect.name
         store._decoder = decoder_for(store._dialect)
-        store._secrets = _secrets_of(connection.engine.url)
+        store._secrets = secrets_of(connection.engine.url)
         return store
 
     @property
@@ -124,14 +128,14 @@ class SQLStore:
 
     def create_schema(self) -> int:
         """Create or migrate the schema (see ``workspace_billing.storage.schema.upgrade``)."""
-        with _translated(self._secrets):
+        with translated(self._secrets):
             bind = self._connection if self._connection is not None else self._engine
             assert bind is not None
             return schema.upgrade(bind)
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 before ``create_schema``)."""
-        with _translated(self._secrets):
+        with translated(self._secrets):
             if self._connection is not None:
                 return schema.schema_version(self._connection)
             assert self._engine is not None
@@ -148,14 +152,14 @@ class SQLStore:
         """The database URL, password hidden."""
         bind = self._engine if self._engine is not None else self._connection
         assert bind is not None
-        return _shown(bind.engine.url)
+        return shown(bind.engine.url)
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
 
     @contextmanager
     def unit_of_work(self, *, read_only: bool = False) -> Iterator[_SQLUnitOfWork]:
-        with _translated(self._secrets):
+        with translated(self._secrets):
             if self._connection is not None:
                 conn = self._connection
                 tx = conn.begin_nested() if conn.in_transaction() else conn.begin()
@@ -165,9 +169,9 @@ class SQLStore:
             assert self._engine is not None
             with self._engine.connect() as conn:
                 begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-                if _transactions_watched(conn):
+                if transactions_watched(conn):
                     if self._dialect == "sqlite":
-                        conn.execution_options(**{_BEGIN_OPTION: begin})
+                        conn.execution_options(**{BEGIN_OPTION: begin})
                     with conn.begin():
                         yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
                     return
@@ -195,17 +199,18 @@ class SQLStore:
             with self.unit_of_work(read_only=True) as uow:
                 return uow.get_workspace(workspace_id)
         assert self._engine is not None
-        try:  # what ``_translated`` does, without a context manager's cost on this path
+        try:  # what ``translated`` does, without a context manager's cost on this path
             row = read_one(self._engine, GET_WORKSPACE, {"ws": workspace_id})
         except sa_exc.SQLAlchemyError as e:
-            _raise_translated(e, self._secrets)
+            raise_translated(e, self._secrets)
         return self._decoder.workspace(row) if row is not None else None
 
     def read_workspace_for(
-        self, workspace_id: str, user: str
-    ) -> tuple[Workspace, int, Member | None] | None:
-        """The workspace, how many of its members are active and ``user``'s
-        membership, by one statement outside any transaction (see ``read_workspace``)."""
+        self, workspace_id: str, user: str, now: datetime
+    ) -> tuple[Workspace, int, int, Member | None] | None:
+        """The workspace, how many of its members are active, how many invitations
+        are pending at ``now`` and ``user``'s membership, by one statement outside
+        any transaction (see ``read_workspace``)."""
         if self._connection is not None:
             with self.unit_of_work(read_only=True) as uow:
                 ws = uow.get_workspace(workspace_id)
@@ -213,123 +218,17 @@ class SQLStore:
                     return None
                 found = uow.members(workspace_id)
                 active = sum(1 for m in found if m.is_active)
-                return ws, active, next((m for m in found if m.user == user), None)
+                held = uow.invitation_counts([workspace_id], now)[workspace_id]
+                return ws, active, held, next((m for m in found if m.user == user), None)
         assert self._engine is not None
-        with _translated(self._secrets):
-            row = read_one(self._engine, WORKSPACE_FOR, {"ws": workspace_id, "user": user})
+        params = {"ws": workspace_id, "user": user, "now": self._decoder.codec.datetime_out(now)}
+        with translated(self._secrets):
+            row = read_one(self._engine, WORKSPACE_FOR, params)
         if row is None:
             return None
         decoder = self._decoder
         width = len(metadata.tables["wb_workspaces"].columns)
         ws = decoder.workspace(row[:width])
-        member = row[width + 1 :]
-        return ws, int(row[width]), decoder.members([member])[0] if member[0] is not None else None
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    """Make pysqlite run real transactions, and writers take the lock at BEGIN.
-
-    The driver's own transaction handling starts transactions lazily and never
-    for reads; the SQLAlchemy-documented fix is to switch it off and emit
-    BEGIN ourselves. Installed once per engine. How long a writer waits for the
-    lock is the driver's ``timeout`` connect argument (30 s from ``from_url``).
-    """
-    if sa_event.contains(engine, "connect", _sqlite_connect):
-        return
-    sa_event.listen(engine, "connect", _sqlite_connect)
-    sa_event.listen(engine, "begin", _sqlite_begin)
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    dbapi_conn = conn.connection.dbapi_connection
-    if dbapi_conn is not None and dbapi_conn.in_transaction:
-        return  # begun by the store on the driver; a statement through SQLAlchemy joins it
-    execute_text(conn, conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
-
-
-def _transactions_watched(conn: Connection) -> bool:
-    """Whether the host sees statements or transactions (its own listeners for
-    begin, commit or rollback): then they all go through SQLAlchemy."""
-    if watched(conn):
-        return True
-    d = conn.dispatch if conn._has_events else conn.engine.dispatch
-    return bool(d.commit or d.rollback or any(fn is not _sqlite_begin for fn in d.begin))
-
-
-@contextmanager
-def _translated(secrets: Sequence[str] = ()) -> Iterator[None]:
-    """Driver errors become the library's, chained so the cause stays visible.
-
-    The message is scrubbed of the password; a driver error that shows it is
-    not chained (a host's traceback would print it).
-    """
-    try:
-        yield
-    except sa_exc.SQLAlchemyError as e:
-        _raise_translated(e, secrets)
-
-
-def _raise_translated(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> NoReturn:
-    error = _library_error(e, secrets)
-    leaks = _redacted(f"{e} {e!r}", secrets) != f"{e} {e!r}"
-    raise error from (None if leaks else e)
-
-
-def _library_error(e: sa_exc.SQLAlchemyError, secrets: Sequence[str]) -> StoreError | Conflict:
-    """A driver error as the library's: a duplicate is ``Conflict``; a lock wait,
-    a serialization failure or a deadlock ``StoreBusy`` (retry); the rest
-    ``StoreError``."""
-    if not isinstance(e, sa_exc.DBAPIError):
-        return StoreError(f"the database failed: {_redacted(str(e), secrets)}")
-    reason = _reason(e, secrets)
-    if isinstance(e, sa_exc.IntegrityError):
-        return Conflict(f"the change collides with stored data: {reason}")
-    if not _retryable(e):
-        return StoreError(f"the database failed: {reason}")
-    if isinstance(e, sa_exc.OperationalError):
-        return StoreBusy(f"the database is busy, retry: {reason}")
-    return StoreBusy(f"concurrent change, retry: {reason}")
-
-
-def _retryable(error: sa_exc.DBAPIError) -> bool:
-    message = str(error.orig).lower()
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    return sqlstate in ("40001", "40P01", "55P03") or "database is locked" in message
-
-
-def _reason(error: sa_exc.DBAPIError, secrets: Sequence[str] = ()) -> str:
-    text = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
-    return _redacted(text, secrets)
-
-
-def _secrets_of(url: URL) -> tuple[str, ...]:
-    """The password of ``url`` (in its netloc or query), as written and URL-encoded."""
-    found = [url.password] if isinstance(url.password, str) else []
-    for key, value in url.query.items():
-        if "password" in key.lower():
-            found.extend([value] if isinstance(value, str) else value)
-    return tuple({form for s in found if s for form in (s, quote(s, safe=""), quote_plus(s))})
-
-
-def _shown(url: URL) -> str:
-    """``url`` as text, password hidden (also one given as a query parameter)."""
-    return _KEYWORD_PASSWORD.sub(r"\1***", url.render_as_string(hide_password=True))
-
-
-def _redacted(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` with the known passwords, and anything shaped like one, as ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\1***@", text)
-    return _KEYWORD_PASSWORD.sub(r"\1***", text)
+        member = row[width + 2 :]
+        mine = decoder.members([member])[0] if member[0] is not None else None
+        return ws, int(row[width]), int(row[width + 1]), mine

@@ -45,6 +45,8 @@ from .rows import (
     workspace_row,
 )
 from .schema import events, members, trials, webhook_events, workspaces
+from .sql_invitations import InvitationRows, snapshot_invitations
+from .sql_notices import NoticeSteps
 from .statements import (
     _ACTIVE_COUNTS,
     _APPEND_EVENTS,
@@ -78,7 +80,7 @@ _WORKSPACE_COLUMNS = tuple(c.name for c in workspaces.columns)
 _MEMBER_COLUMNS = tuple(c.name for c in members.columns)
 
 
-class _SQLUnitOfWork:
+class _SQLUnitOfWork(NoticeSteps, InvitationRows):
     def __init__(self, conn: Connection, dialect: str, read_only: bool, *, lock_on_read: bool):
         self._conn = conn
         self._run = Runner(conn)
@@ -435,4 +437,5 @@ class _SQLUnitOfWork:
                     sa.select(webhook_events.c.event_id).order_by(webhook_events.c.event_id)
                 ).scalars()
             ),
+            invitations=snapshot_invitations(conn, codec),
         )

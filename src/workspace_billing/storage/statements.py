@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from ..workspace import MemberStatus
 from .driver import Prepared, execute, execute_many
 from .rows import RAW, raw_columns, raw_param
-from .schema import events, members, trials, webhook_events, workspaces
+from .schema import events, invitations, members, trials, webhook_events, workspaces
 
 # Statements, built once: building a statement costs more than running it on
 # SQLite. Columns are read raw and parameters bound raw; ``rows`` converts.
@@ -261,12 +261,21 @@ def update_columns(table_name: str, names: tuple[str, ...]) -> Prepared:
 
 
 def _workspace_for() -> sa.Select[Any]:
-    """A workspace, the count of its active members and one user's membership (its
-    columns NULL when there is none), in one statement: a consistent read."""
+    """A workspace, the count of its active members, the count of its invitations
+    pending at ``:now`` and one user's membership (its columns NULL when there is
+    none), in one statement: a consistent read."""
     member = members.alias("m")
     active = (
         sa.select(sa.func.count())
         .where(members.c.workspace_id == workspaces.c.id, _ACTIVE)
+        .scalar_subquery()
+    )
+    held = (
+        sa.select(sa.func.count())
+        .where(
+            invitations.c.workspace_id == workspaces.c.id,
+            invitations.c.expires_at > raw_param("now"),
+        )
         .scalar_subquery()
     )
     joined = workspaces.outerjoin(
@@ -277,6 +286,7 @@ def _workspace_for() -> sa.Select[Any]:
         sa.select(
             *raw_columns(workspaces),
             active.label("active_members"),
+            held.label("invitations_pending"),
             *(sa.type_coerce(c, RAW).label(f"m_{c.name}") for c in member.columns),
         )
         .select_from(joined)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -23,6 +24,7 @@ from ..ports import Store
 from ..renewal import renewal_in_place
 from ..subscription import Subscription, SubscriptionStatus
 from ..workspace import Member, MemberStatus, Role, Workspace
+from .invitation_contract import InvitationContract
 
 __all__ = ["StoreContract"]
 
@@ -76,8 +78,10 @@ class _Boom(Exception):
     pass
 
 
-class StoreContract:
-    """What every ``Store`` guarantees. Provide a fixture named ``store`` (empty)."""
+class StoreContract(InvitationContract):
+    """What every ``Store`` guarantees. Provide a fixture named ``store`` (empty).
+
+    The invitation tests are inherited from ``InvitationContract``."""
 
     def test_a_workspace_reads_back_as_written(self, store: Store) -> None:
         ws = _workspace()
@@ -216,6 +220,65 @@ class StoreContract:
             assert last.due_at is not None
             rest = uow.claim_due(now, 10, after=(last.due_at, last.id))
             assert [w.id for w in rest] == ["ws_1", "ws_3"]
+
+    def test_upcoming_boundaries_are_claimed_in_their_windows_until_noticed(
+        self, store: Store
+    ) -> None:
+        """The notice pass's claim: trials and live renewals ahead within their windows,
+        in key order, until ``mark_noticed`` records that very ``due_at``."""
+        day = timedelta(days=1)
+
+        def boundary(ws_id: str, status: SubscriptionStatus, days: int, **sub: Any) -> Workspace:
+            ws = _negotiated(ws_id)
+            due = _T0 + days * day
+            renewed = attrs.evolve(ws.subscription, status=status, period_end=due, **sub)
+            if status is SubscriptionStatus.PAST_DUE:
+                renewed = attrs.evolve(renewed, past_due_since=due - _CATALOG.grace_period)
+            return attrs.evolve(ws, subscription=renewed, due_at=due)
+
+        trial, active = SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE
+        with store.unit_of_work() as uow:
+            for ws in (
+                boundary("ws_trial", trial, 2, trial_ends_at=_T0 + 2 * day),
+                boundary("ws_trial_later", trial, 5, trial_ends_at=_T0 + 5 * day),
+                boundary("ws_renews", active, 6),
+                boundary("ws_renews_too", active, 2),
+                boundary("ws_cancels", active, 6, cancel_at_period_end=True),
+                boundary("ws_grace_ends", SubscriptionStatus.PAST_DUE, 1),
+                boundary("ws_due", active, 0),
+                _workspace("ws_free"),
+            ):
+                uow.add_workspace(ws)
+        windows: dict[str, Any] = {"trial_until": _T0 + 3 * day, "renewal_until": _T0 + 7 * day}
+
+        def claimed(limit: int = 10, **changed: Any) -> list[str]:
+            with store.unit_of_work() as uow:
+                found = uow.claim_upcoming(_T0, limit, **{**windows, **changed})
+                return [ws.id for ws in found]
+
+        assert claimed() == ["ws_renews_too", "ws_trial", "ws_renews"]  # (due_at, id)
+        assert claimed(1) == ["ws_renews_too"]
+        assert claimed(after=(_T0 + 2 * day, "ws_renews_too")) == ["ws_trial", "ws_renews"]
+        assert claimed(trial_until=None) == ["ws_renews_too", "ws_renews"]
+        assert claimed(renewal_until=None) == ["ws_trial"]
+        with store.unit_of_work() as uow:
+            assert uow.mark_noticed([("ws_trial", _T0 + 2 * day)]) == {"ws_trial"}
+
+        def mark_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.mark_noticed([("ws_renews", _T0 + 6 * day)])
+                raise _Boom
+
+        with pytest.raises(_Boom):
+            mark_then_fail()
+        assert claimed() == ["ws_renews_too", "ws_renews"]  # rolled back: still to announce
+        with store.unit_of_work() as uow:
+            noticed = [("ws_trial", _T0 + 2 * day), ("ws_renews", _T0 + 6 * day)]
+            assert uow.mark_noticed(noticed) == {"ws_renews"}  # ws_trial's is recorded
+        assert claimed() == ["ws_renews_too"]
+        with store.unit_of_work() as uow:  # a record of another boundary: announce this one
+            assert uow.mark_noticed([("ws_trial", _T0 + 9 * day)]) == {"ws_trial"}
+        assert claimed() == ["ws_renews_too", "ws_trial"]
 
     def test_members_of_many_workspaces_are_read_at_once(self, store: Store) -> None:
         with store.unit_of_work() as uow:

@@ -1,10 +1,11 @@
-"""The fake provider's webhooks: their body, their signature and their check.
+"""A simulated provider's webhooks: their body, their signature and their check.
 
-Kept apart from the provider's state machine because a host's test suite
-meets them on their own: it signs bodies (``FakePaymentProvider.sign``) to
-drive its webhook endpoint, and a forged or stale delivery must fail here the
-way a real provider's would (an HMAC over the timestamp and the raw body,
-within a tolerance), before any state is read.
+The in-memory fake and the local provider sign alike, each under its own
+header. Kept apart from their state because a host's test suite meets them on
+their own: it signs bodies (``FakePaymentProvider.sign``) to drive its webhook
+endpoint, and a forged or stale delivery must fail here the way a real
+provider's would (an HMAC over the timestamp and the raw body, within a
+tolerance), before any state is read.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from typing import Any
 from ..errors import WebhookVerificationError
 from ..ports import ProviderEvent, ProviderEventType
 
-__all__ = ["SIGNATURE_HEADER", "parse", "sign", "verify", "webhook_body"]
-
-SIGNATURE_HEADER = "Fake-Signature"
+__all__ = ["EVENT_TYPES", "parse", "sign", "verify", "webhook_body"]
 
 EVENT_TYPES = {
     "checkout.completed": ProviderEventType.CHECKOUT_COMPLETED,
@@ -48,29 +47,35 @@ def webhook_body(
     return json.dumps(body, sort_keys=True).encode()
 
 
-def sign(secret: bytes, payload: bytes, at: datetime) -> dict[str, str]:
-    """Headers that authenticate ``payload`` as sent at ``at``."""
+def sign(secret: bytes, payload: bytes, at: datetime, *, header: str) -> dict[str, str]:
+    """Headers that authenticate ``payload`` as sent at ``at``, under ``header``."""
     timestamp = int(at.timestamp())
     digest = hmac.new(secret, b"%d." % timestamp + payload, hashlib.sha256)
-    return {SIGNATURE_HEADER: f"t={timestamp},v1={digest.hexdigest()}"}
+    return {header: f"t={timestamp},v1={digest.hexdigest()}"}
 
 
 def verify(
-    secret: bytes, tolerance: timedelta, payload: bytes, headers: Mapping[str, str], now: datetime
+    secret: bytes,
+    tolerance: timedelta,
+    payload: bytes,
+    headers: Mapping[str, str],
+    now: datetime,
+    *,
+    header: str,
 ) -> None:
     """``WebhookVerificationError`` unless ``payload`` was signed with ``secret``
-    within ``tolerance`` of ``now``."""
-    header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
-    if header is None:
-        raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is missing")
+    (under the signature ``header``, named in any case) within ``tolerance`` of ``now``."""
+    signed = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
+    if signed is None:
+        raise WebhookVerificationError(f"the {header} header is missing")
     try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
+        parts = dict(item.split("=", 1) for item in signed.split(","))
         if not (parts["t"].isdecimal() and len(parts["t"]) <= 12):
             raise ValueError("the timestamp is not seconds since the epoch")
         timestamp = int(parts["t"])
         signature = parts["v1"]
     except (ValueError, KeyError) as e:
-        raise WebhookVerificationError(f"the {SIGNATURE_HEADER} header is malformed") from e
+        raise WebhookVerificationError(f"the {header} header is malformed") from e
     expected = hmac.new(secret, b"%d." % timestamp + payload, hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), signature):
         raise WebhookVerificationError("the webhook signature does not match its body")
