@@ -130,10 +130,16 @@ def renewal_json(report: RenewalReport) -> dict[str, Any]:
 
 def renewal_summary(report: RenewalReport) -> str:
     """``renewals: 3 workspaces due, 3 changed, 3 members deactivated, 2 notices
-    recorded, 0 waiting on the provider, 0 failed``."""
+    recorded, 0 waiting on the provider, 0 failed``; the invitations revoked (R11)
+    and expired are named when there are some."""
+    invitations = "".join(
+        f", {counted(n, 'invitation')} {what}"
+        for n, what in ((report.revoked, "revoked"), (report.expired, "expired"))
+        if n
+    )
     return (
         f"renewals: {counted(report.examined, 'workspace')} due, {report.changed:,} changed, "
-        f"{counted(report.deactivated, 'member')} deactivated, "
+        f"{counted(report.deactivated, 'member')} deactivated{invitations}, "
         f"{counted(report.noticed, 'notice')} recorded, {len(report.waiting):,} "
         f"waiting on the provider, {len(report.failed):,} failed"
     )

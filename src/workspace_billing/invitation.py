@@ -39,6 +39,7 @@ __all__ = [
     "newest_first",
     "normalized_email",
     "pending",
+    "require_free_seat",
     "require_seat",
     "seats_in_use",
 ]
@@ -166,9 +167,13 @@ def require_seat(
 ) -> None:
     """R8: a free seat, or ``SeatLimitReached`` with the seats in use (pending
     invitations included) and the seats bought."""
-    used = seats_in_use(members, invitations, now)
-    if used >= ws.subscription.seats:
-        raise SeatLimitReached(seats_used=used, seats=ws.subscription.seats)
+    require_free_seat(ws, seats_in_use(members, invitations, now))
+
+
+def require_free_seat(ws: Workspace, held: int) -> None:
+    """R8 on the seats held (``seats_in_use``), counted by the store or from the lists."""
+    if held >= ws.subscription.seats:
+        raise SeatLimitReached(seats_used=held, seats=ws.subscription.seats)
 
 
 def invitation_event(

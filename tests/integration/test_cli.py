@@ -604,6 +604,14 @@ class TestRenewProgress:
             "1,200 notices recorded, 0 waiting on the provider, 0 failed"
         )
 
+    def test_invitations_revoked_and_expired_are_named_when_there_are_some(self) -> None:
+        """Issue 14: R11 revokes pending invitations first; the sweep expires old ones."""
+        report = RenewalReport(examined=2, changed=2, deactivated=1, revoked=1, expired=3)
+        assert renewal_summary(report) == (
+            "renewals: 2 workspaces due, 2 changed, 1 member deactivated, 1 invitation revoked, "
+            "3 invitations expired, 0 notices recorded, 0 waiting on the provider, 0 failed"
+        )
+
     def test_on_a_terminal_one_line_is_rewritten(self) -> None:
         out = _Terminal()
         with Progress(out, total=1200) as progress:

@@ -183,6 +183,18 @@ class TestTheViews:
         assert Client().get("/billing/webhook").status_code == 405
 
 
+class TestInvitationsThroughTheViews:
+    def test_r8_invite_then_accept_at_the_invitations_own_path(self, project: Project) -> None:
+        ws_id = paid(project, seats=2)
+        sent = call("POST", f"workspaces/{ws_id}/invitations", body={"email": "bob@example.com"})
+        assert sent.status_code == 201
+        listed = call("GET", f"workspaces/{ws_id}/invitations").json()["invitations"]
+        assert [i["email"] for i in listed] == ["bob@example.com"]
+        joined = call("POST", f"invitations/{sent.json()['id']}/accept", user="bob")
+        assert (joined.status_code, joined.json()["user"]) == (200, "bob")
+        assert call("GET", f"workspaces/{ws_id}/invitations", user="bob").status_code == 403
+
+
 class TestTheRenewalCommand:
     def test_r11_billing_renew_applies_the_trial_end_and_reports(self, project: Project) -> None:
         ws = project.billing.create_workspace(owner="alice", name="Acme")

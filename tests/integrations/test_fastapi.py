@@ -182,6 +182,60 @@ class TestTheBillingPage:
         assert (stranger.status_code, stranger.json()["error"]["code"]) == (404, "not_a_member")
 
 
+class TestInvoicesInvitationsAndCancelNow:
+    def test_r5_invoices_newest_first_for_the_owner_only(self, host: Host) -> None:
+        ws_id = host.paid(seats=2)
+        host.as_user("alice", "POST", f"/workspaces/{ws_id}/seats", json={"seats": 3})
+        got = host.as_user("alice", "GET", f"/workspaces/{ws_id}/invoices?limit=5")
+        assert got.status_code == 200
+        invoices = got.json()["invoices"]
+        assert len(invoices) == 2
+        for invoice in invoices:
+            check(invoice, "invoice")
+        assert invoices[0]["created_at"] >= invoices[1]["created_at"]
+        bad = host.as_user("alice", "GET", f"/workspaces/{ws_id}/invoices?limit=lots")
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_number")
+        host.as_user("alice", "POST", f"/workspaces/{ws_id}/members", json={"user": "bob"})
+        assert host.as_user("bob", "GET", f"/workspaces/{ws_id}/invoices").status_code == 403
+
+    def test_r8_an_invitation_holds_a_seat_until_accepted(self, host: Host) -> None:
+        ws_id = host.paid(seats=2)
+        sent = host.as_user("alice", "POST", f"/workspaces/{ws_id}/invitations",
+                            json={"email": "Bob@Example.com"})  # fmt: skip
+        assert sent.status_code == 201
+        check(sent.json(), "invitation")
+        full = host.as_user("alice", "POST", f"/workspaces/{ws_id}/members",
+                            json={"user": "carol"})  # fmt: skip
+        assert full.json()["error"]["code"] == "seat_limit_reached"
+        listed = host.as_user("alice", "GET", f"/workspaces/{ws_id}/invitations").json()
+        assert [i["email"] for i in listed["invitations"]] == ["bob@example.com"]
+
+        joined = host.as_user("bob", "POST", f"/invitations/{sent.json()['id']}/accept")
+
+        assert (joined.status_code, joined.json()["user"]) == (200, "bob")
+        assert host.as_user("bob", "GET", f"/workspaces/{ws_id}/invitations").status_code == 403
+        again = host.as_user("dave", "POST", f"/invitations/{sent.json()['id']}/accept")
+        assert again.status_code == 404
+
+    def test_r5_a_revoked_invitation_frees_its_seat(self, host: Host) -> None:
+        ws_id = host.paid(seats=2)
+        sent = host.as_user("alice", "POST", f"/workspaces/{ws_id}/invitations",
+                            json={"email": "bob@example.com"}).json()  # fmt: skip
+        gone = host.as_user("alice", "DELETE", f"/workspaces/{ws_id}/invitations/{sent['id']}")
+        assert (gone.status_code, gone.json()) == (200, {"revoked": sent["id"]})
+        added = host.as_user("alice", "POST", f"/workspaces/{ws_id}/members",
+                             json={"user": "carol"})  # fmt: skip
+        assert added.status_code == 201
+
+    def test_r13_cancel_now_falls_back_at_once(self, host: Host) -> None:
+        ws_id = host.paid(seats=2)
+        refused = host.as_user("alice", "POST", f"/workspaces/{ws_id}/cancel",
+                               json={"now": "yes"})  # fmt: skip
+        assert refused.status_code == 400
+        done = host.as_user("alice", "POST", f"/workspaces/{ws_id}/cancel", json={"now": True})
+        assert (done.status_code, done.json()["status"]) == (200, "free")
+
+
 class TestRequestsTheLibraryRefuses:
     def test_no_user_is_a_401_from_the_hosts_dependency(self, host: Host) -> None:
         ws = host.billing.create_workspace(owner="alice", name="Acme")

@@ -23,6 +23,7 @@ import attrs
 from ..billing import Billing
 from ..errors import BillingError, InvalidRequest, NotFound
 from ..jsonable import JSONDict
+from ..permissions import require_manager
 
 __all__ = [
     "ROUTES",
@@ -205,7 +206,9 @@ def _portal(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
 
 
 def _cancel(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
-    return billing.cancel(call.workspace(), actor=call.actor()).to_dict()
+    return billing.cancel(
+        call.workspace(), actor=call.actor(), now=call.optional("now", False)
+    ).to_dict()
 
 
 def _resume(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
@@ -247,6 +250,37 @@ def _change_role(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
     ).to_dict()
 
 
+def _invoices(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
+    limit: Any = call.query.get("limit", "24")
+    limit = int(limit) if limit.isdigit() and len(limit) < 10 else limit
+    found = billing.invoices(call.workspace(), actor=call.actor(), limit=limit)
+    return {"invoices": [i.to_dict() for i in found]}
+
+
+def _invitations(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
+    """Pending invitations, to the owner and admins only: their ids let one join."""
+    workspace_id = call.workspace()
+    require_manager(workspace_id, billing.members(workspace_id), call.actor())
+    return {"invitations": [i.to_dict() for i in billing.invitations(workspace_id)]}
+
+
+def _invite(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
+    return billing.invite(
+        call.workspace(), actor=call.actor(), email=call.needs("email"),
+        role=call.optional("role", "member"),
+    ).to_dict()  # fmt: skip
+
+
+def _revoke_invitation(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
+    invitation_id = call.params["invitation_id"]
+    billing.revoke_invitation(call.workspace(), actor=call.actor(), invitation_id=invitation_id)
+    return {"revoked": invitation_id}
+
+
+def _accept_invitation(billing: Billing, urls: ReturnUrls, call: Call) -> JSONDict:
+    return billing.accept_invitation(call.params["invitation_id"], user=call.actor()).to_dict()
+
+
 _WS = "/workspaces/{workspace_id}"
 
 ROUTES: Sequence[Route] = (
@@ -265,7 +299,14 @@ ROUTES: Sequence[Route] = (
     Route("DELETE", f"{_WS}/members/{{user}}", "remove_member", _remove_member),
     Route("POST", f"{_WS}/members/{{user}}/reactivate", "reactivate_member", _reactivate_member),
     Route("PATCH", f"{_WS}/members/{{user}}", "change_role", _change_role),
-)
+    Route("GET", f"{_WS}/invoices", "invoices", _invoices),
+    Route("GET", f"{_WS}/invitations", "invitations", _invitations),
+    Route("POST", f"{_WS}/invitations", "invite", _invite, status=201),
+    Route("DELETE", f"{_WS}/invitations/{{invitation_id}}", "revoke_invitation",
+          _revoke_invitation),
+    Route("POST", "/invitations/{invitation_id}/accept", "accept_invitation",
+          _accept_invitation),
+)  # fmt: skip
 """Every route of the billing page's API; each needs a signed-in user."""
 
 

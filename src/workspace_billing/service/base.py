@@ -20,9 +20,9 @@ import attrs
 
 from ..catalog import Catalog, Entitlements
 from ..clock import SystemClock
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NotFound
 from ..events import Event, EventType
-from ..invitation import DEFAULT_TTL, Invitation, check_ttl
+from ..invitation import DEFAULT_TTL, Invitation, check_ttl, seats_in_use
 from ..mirror import apply_view
 from ..notices import Notices
 from ..overview import SubscriptionOverview, overview_of
@@ -37,6 +37,8 @@ Decide = Callable[[Workspace, list[Member]], Change]
 """A pure decision on a workspace and its members, as read under the lock."""
 DecideInvited = Callable[[Workspace, list[Member], list[Invitation]], Change]
 """A pure decision on a workspace, its members and its invitations, read under the lock."""
+DecideSeated = Callable[[Workspace, list[Member], int], Change]
+"""A pure decision on a workspace, the members it looks at and the seats held now."""
 
 
 @runtime_checkable
@@ -79,6 +81,24 @@ class ReadsMembersNamed(Protocol):
 @functools.cache
 def _reads_members_named(kind: type) -> bool:
     return issubclass(kind, ReadsMembersNamed)  # once a class: the check is slow
+
+
+@runtime_checkable
+class ReadsSeats(Protocol):
+    """What a unit of work may offer beyond the port: the workspace locked, the
+    members among one or two user ids and the seats held at ``now`` (active
+    members and pending invitations), in one read; None when the workspace does
+    not exist. Adding or reactivating a member needs no more: reading every
+    member and invitation to count them cost a request more than the change."""
+
+    def seats_for(
+        self, workspace_id: str, users: Sequence[str], now: datetime
+    ) -> tuple[Workspace, list[Member], int] | None: ...
+
+
+@functools.cache
+def _reads_seats(kind: type) -> bool:
+    return issubclass(kind, ReadsSeats)
 
 
 class ServiceBase:
@@ -215,6 +235,34 @@ class ServiceBase:
                 if attempt == 1 or ws.due_at is None or ws.due_at > now:
                     self._save(uow, ws, change)
                     return members_after(members, change)
+            self._settle_boundary(workspace_id, now)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _seat_action(
+        self, workspace_id: str, decide: DecideSeated, *, needs: tuple[str, str]
+    ) -> Change:
+        """``_member_action`` for a decision that takes a seat (R8): ``decide`` is given
+        the members ``needs`` names (the actor, the member) and the seats held now
+        (active members and pending invitations), read under the workspace's lock:
+        in one statement when the unit of work offers ``seats_for``
+        (``ReadsSeats``), else counted from every member and invitation. Returns
+        the change written."""
+        now = self._clock.now()
+        for attempt in range(2):
+            with self._store.unit_of_work() as uow:
+                if _reads_seats(type(uow)) and all(map(plain_id, needs)):
+                    check_workspace_id(workspace_id)
+                    read = cast(ReadsSeats, uow).seats_for(workspace_id, needs, now)
+                    if read is None:
+                        raise NotFound(f"no workspace {workspace_id!r}")
+                    ws, members, held = read
+                else:
+                    ws = get_workspace(uow, workspace_id, for_update=True)
+                    members = uow.members(ws.id)
+                    held = seats_in_use(members, uow.invitations(ws.id), now)
+                change = decide(ws, members, held)
+                if attempt == 1 or ws.due_at is None or ws.due_at > now:
+                    return self._save_change(uow, ws, change)[1]
             self._settle_boundary(workspace_id, now)
         raise AssertionError("unreachable")  # pragma: no cover
 

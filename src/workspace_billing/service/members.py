@@ -4,8 +4,8 @@ Each action is a pure decision (``add``, ``remove``, ``reactivate``,
 ``change_role``) run by one locked transaction: the seat check and the insert
 cannot race (R8), and a refusal rolls back with nothing written (R17). A seat
 is free when the active members and the pending invitations leave one
-(``invitation.require_seat``), so adding and reactivating read the
-invitations under the same lock.
+(``invitation.require_free_seat``): adding and reactivating count both under
+the workspace's lock, in one statement where the store offers ``seats_for``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import attrs
 
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..events import Event, EventType
-from ..invitation import Invitation, require_seat
+from ..invitation import require_free_seat
 from ..permissions import require_manager
 from ..renewal import Change
 from ..workspace import Member, MemberStatus, Role, Workspace
@@ -38,7 +38,7 @@ class MemberActions(ServiceBase):
         """
         user = identifier("user", user)
         decide = partial(add, actor=actor, user=user, role=role_of(role), now=self._clock.now())
-        return self._invited_action(workspace_id, decide).members[0]
+        return self._seat_action(workspace_id, decide, needs=(actor, user)).members[0]
 
     def remove_member(self, workspace_id: str, *, actor: str, user: str) -> None:
         """Remove a member for good, freeing their seat; the owner cannot be removed.
@@ -55,7 +55,7 @@ class MemberActions(ServiceBase):
         ``Conflict`` when already active.
         """
         decide = partial(reactivate, actor=actor, user=user, now=self._clock.now())
-        return self._invited_action(workspace_id, decide).members[0]
+        return self._seat_action(workspace_id, decide, needs=(actor, user)).members[0]
 
     def change_role(self, workspace_id: str, *, actor: str, user: str, role: Role | str) -> Member:
         """Make a member an admin or a plain member; the owner's role never changes."""
@@ -70,21 +70,22 @@ class MemberActions(ServiceBase):
 def add(
     ws: Workspace,
     members: list[Member],
-    invitations: list[Invitation],
+    held: int,
     *,
     actor: str,
     user: str,
     role: Role,
     now: datetime,
 ) -> Change:
-    """R8: a new active member in a free seat, the newest for R11."""
+    """R8: a new active member in a free seat, the newest for R11. ``members`` holds at
+    least the actor's and ``user``'s memberships; ``held``, the seats held now."""
     require_manager(ws.id, members, actor)
     existing = find(members, user)
     if existing is not None:
         hint = "" if existing.is_active else ": reactivate them instead"
         raise Conflict(f"{user!r} is already a member of {ws.id!r}{hint}", code="already_member",
                        active=existing.is_active)  # fmt: skip
-    require_seat(ws, members, invitations, now)
+    require_free_seat(ws, held)
     seq = ws.member_seq + 1
     member = Member(ws.id, user, role, MemberStatus.ACTIVE, now, now, seq)
     event = member_event(EventType.MEMBER_ADDED, ws, member, actor, now, after={"role": role})
@@ -105,20 +106,15 @@ def remove(ws: Workspace, members: list[Member], *, actor: str, user: str, now: 
 
 
 def reactivate(
-    ws: Workspace,
-    members: list[Member],
-    invitations: list[Invitation],
-    *,
-    actor: str,
-    user: str,
-    now: datetime,
+    ws: Workspace, members: list[Member], held: int, *, actor: str, user: str, now: datetime
 ) -> Change:
-    """A deactivated member back in a free seat, renewed as the newest for R11."""
+    """A deactivated member back in a free seat, renewed as the newest for R11
+    (``members`` and ``held`` as for ``add``)."""
     require_manager(ws.id, members, actor)
     member = member_of(ws, members, user)
     if member.is_active:
         raise Conflict(f"{user!r} is already active in {ws.id!r}", code="already_active")
-    require_seat(ws, members, invitations, now)
+    require_free_seat(ws, held)
     seq = ws.member_seq + 1
     back = attrs.evolve(
         member, status=MemberStatus.ACTIVE, active_since=now, seq=seq, deactivated_at=None

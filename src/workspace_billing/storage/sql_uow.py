@@ -66,11 +66,13 @@ from .statements import (
     INSERT_ONCE,
     INSERT_WORKSPACE,
     LAST_ROWID,
+    LOCK_WORKSPACE,
     MEMBERS,
     MEMBERS_NAMED,
     MEMBERSHIPS_OF,
     SAVE_MEMBER,
     SAVE_WORKSPACE,
+    SEATS_FOR,
     TOUCH_WORKSPACE,
     WORKSPACE_EXISTS,
     update_columns,
@@ -202,6 +204,38 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
         if not self._read_only:
             self._member_reads.append(rows)
         return self._decoder.members(rows)
+
+    def seats_for(
+        self, workspace_id: str, users: Sequence[str], now: datetime
+    ) -> tuple[Workspace, list[Member], int] | None:
+        """The workspace locked, the members among ``users`` (one or two ids) and the
+        seats held at ``now`` (active members and pending invitations): what adding
+        or reactivating a member decides on. One statement on SQLite, where the
+        transaction began with the write lock. On PostgreSQL the row lock comes
+        first, in a statement of its own: a ``FOR UPDATE`` that waited for another
+        writer re-reads the locked row, but its subqueries would still count from
+        the snapshot taken before the wait (READ COMMITTED), missing the member
+        that writer added."""
+        if not users or len(users) > 2:
+            raise TypeError("seats_for takes one or two user ids")
+        if not self._read_only:
+            if self._dialect == "postgresql":
+                self._run.execute(LOCK_WORKSPACE, {"ws": workspace_id})
+            elif self._lock_on_read:
+                self._run.execute(TOUCH_WORKSPACE, {"ws": workspace_id})
+        when = self._decoder.codec.datetime_out(now)
+        params = {"ws": workspace_id, "a": users[0], "b": users[-1], "now": when}
+        rows = self._run.execute(SEATS_FOR, params).fetchall()
+        if not rows:
+            return None
+        width = len(workspaces.columns)
+        head = rows[0][:width]
+        ws = self._decoder.workspace(head)
+        found = [row[width + 1 :] for row in rows if row[width + 1] is not None]
+        if not self._read_only:
+            self._workspace_rows[workspace_id] = (tuple(head), ws)
+            self._member_reads.append(found)
+        return ws, self._decoder.members(found), int(rows[0][width])
 
     def _member_read(self, key: tuple[str, str]) -> tuple[Any, ...] | None:
         """The member's row as last read or written in this transaction, if it was."""

@@ -260,11 +260,8 @@ def update_columns(table_name: str, names: tuple[str, ...]) -> Prepared:
     )
 
 
-def _workspace_for() -> sa.Select[Any]:
-    """A workspace, the count of its active members, the count of its invitations
-    pending at ``:now`` and one user's membership (its columns NULL when there is
-    none), in one statement: a consistent read."""
-    member = members.alias("m")
+def _seat_counts() -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+    """The workspace's active members and its invitations pending at ``:now``, counted."""
     active = (
         sa.select(sa.func.count())
         .where(members.c.workspace_id == workspaces.c.id, _ACTIVE)
@@ -278,6 +275,15 @@ def _workspace_for() -> sa.Select[Any]:
         )
         .scalar_subquery()
     )
+    return active, held
+
+
+def _workspace_for() -> sa.Select[Any]:
+    """A workspace, the count of its active members, the count of its invitations
+    pending at ``:now`` and one user's membership (its columns NULL when there is
+    none), in one statement: a consistent read."""
+    member = members.alias("m")
+    active, held = _seat_counts()
     joined = workspaces.outerjoin(
         member,
         sa.and_(member.c.workspace_id == workspaces.c.id, member.c.user == raw_param("user")),
@@ -295,3 +301,36 @@ def _workspace_for() -> sa.Select[Any]:
 
 
 WORKSPACE_FOR = Prepared(_workspace_for())
+
+
+def _seats_for() -> sa.Select[Any]:
+    """A workspace, the seats held in it at ``:now`` (active members and pending
+    invitations) and the memberships of users ``:a`` and ``:b`` (a row each; one
+    row of NULL member columns when neither is a member): all that adding or
+    reactivating a member decides on (R5, R8), in one statement."""
+    member = members.alias("m")
+    active, held = _seat_counts()
+    joined = workspaces.outerjoin(
+        member,
+        sa.and_(
+            member.c.workspace_id == workspaces.c.id,
+            member.c.user.in_([raw_param("a"), raw_param("b")]),
+        ),
+    )
+    return (
+        sa.select(
+            *raw_columns(workspaces),
+            (active + held).label("seats_held"),
+            *(sa.type_coerce(c, RAW).label(f"m_{c.name}") for c in member.columns),
+        )
+        .select_from(joined)
+        .where(workspaces.c.id == raw_param("ws"))
+        .order_by(member.c.added_at, member.c.seq, member.c.user)
+    )
+
+
+SEATS_FOR = Prepared(_seats_for())
+LOCK_WORKSPACE = Prepared(
+    sa.select(workspaces.c.id).where(workspaces.c.id == raw_param("ws")).with_for_update()
+)
+"""The workspace's row lock alone (PostgreSQL), before statements that count under it."""

@@ -180,6 +180,16 @@ class PaymentProviderContract:
         harness.advance(view.period_end - harness.clock.now() + timedelta(hours=1))
         assert harness.provider.fetch_subscription(ref).status is ProviderStatus.CANCELED
 
+    def test_a_cancellation_now_ends_the_subscription_at_once(
+        self, harness: ProviderHarness
+    ) -> None:
+        """Rule R13, ``Billing.cancel(now=True)``: canceled at once, in the answer and
+        when fetched again; no later renewal charges it."""
+        ref = self._subscribe(harness)
+        view = harness.provider.cancel(ref, at_period_end=False, idempotency_key="test:end")
+        assert view.status is ProviderStatus.CANCELED
+        assert harness.provider.fetch_subscription(ref).status is ProviderStatus.CANCELED
+
     def test_a_failed_renewal_is_past_due(self, harness: ProviderHarness) -> None:
         """Rule R12."""
         ref = self._subscribe(harness)
