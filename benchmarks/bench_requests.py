@@ -159,7 +159,11 @@ class SQLiteByHand:
         count = self.db.execute(
             "SELECT count(*) FROM wb_members WHERE workspace_id = ? AND status = 'active'", (WS,)
         ).fetchone()
-        return row, count
+        held = self.db.execute(
+            "SELECT count(*) FROM wb_invitations WHERE workspace_id = ? AND expires_at > ?",
+            (WS, "2026-02-01 01:00:00.000000"),
+        ).fetchone()
+        return row, count, held
 
     def add(self, user: str) -> None:
         db = self.db
@@ -171,7 +175,11 @@ class SQLiteByHand:
         (active,) = db.execute(
             "SELECT count(*) FROM wb_members WHERE workspace_id = ? AND status = 'active'", (WS,)
         ).fetchone()
-        assert active < seats
+        (held,) = db.execute(
+            "SELECT count(*) FROM wb_invitations WHERE workspace_id = ? AND expires_at > ?",
+            (WS, now),
+        ).fetchone()
+        assert active + held < seats
         db.execute(
             "INSERT INTO wb_members (workspace_id, user, role, status, added_at, active_since,"
             " seq, deactivated_at) VALUES (?, ?, 'member', 'active', ?, ?, ?, NULL)",
@@ -234,7 +242,11 @@ class PostgresByHand:
         count = self.read.execute(
             "SELECT count(*) FROM wb_members WHERE workspace_id = %s AND status = 'active'", (WS,)
         ).fetchone()
-        return row, count
+        held = self.read.execute(
+            "SELECT count(*) FROM wb_invitations WHERE workspace_id = %s AND expires_at > %s",
+            (WS, NOW),
+        ).fetchone()
+        return row, count, held
 
     def add(self, user: str) -> None:
         now = NOW
@@ -246,7 +258,11 @@ class PostgresByHand:
                 "SELECT count(*) FROM wb_members WHERE workspace_id = %s AND status = 'active'",
                 (WS,),
             ).fetchone()
-            assert active < seats
+            (held,) = self.db.execute(
+                "SELECT count(*) FROM wb_invitations WHERE workspace_id = %s AND expires_at > %s",
+                (WS, now),
+            ).fetchone()
+            assert active + held < seats
             self.db.execute(
                 'INSERT INTO wb_members (workspace_id, "user", role, status, added_at,'
                 " active_since, seq, deactivated_at)"
