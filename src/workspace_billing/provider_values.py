@@ -150,6 +150,10 @@ class ProviderEventType(enum.StrEnum):
     TRIAL_WILL_END = "trial_will_end"
     CUSTOMER_DELETED = "customer_deleted"
     """The customer (``ProviderEvent.customer_ref``) no longer exists at the provider."""
+    CUSTOMER_UPDATED = "customer_updated"
+    """The customer (``ProviderEvent.customer_ref``) changed, its default card for one:
+    the subscription its workspace follows is read again, so the card on file shown
+    (``SubscriptionOverview.payment_method``) follows a change made in the portal."""
     OTHER = "other"
     """Anything else the provider sends: acknowledged and ignored."""
 

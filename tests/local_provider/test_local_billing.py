@@ -141,6 +141,18 @@ class TestLicencesInThePortal:
                           data={"seats": "8", "key": key[1]})  # fmt: skip
         assert host.billing.subscription(ws, actor="alice").seats == 8
 
+    def test_a_card_put_on_file_in_the_portal_reaches_the_billing_page(self, host: Host) -> None:
+        """Rule R14: the new card is announced by ``customer.updated`` alone; the
+        workspace's subscription is read again and the page shows the new card."""
+        ws = paid_workspace(host, seats=3)
+        portal = visit(host.billing.billing_portal(ws, actor="alice", return_url="https://h.x/"))
+        mastercard = {"card_number": "5555 5555 5555 4444", "expiry": "01/31", "cvc": "123"}
+        host.browser.post(f"{portal}/card", data=mastercard)
+        card = host.billing.subscription(ws, actor="alice").payment_method
+        assert card is not None
+        assert (card.last4, card.exp_month, card.exp_year) == ("4444", 1, 2031)
+        assert host.provider.pending_webhooks() == []
+
 
 class TestRestart:
     def test_a_new_server_on_the_same_database_keeps_every_subscription(

@@ -109,6 +109,39 @@ class TestCardChanges:
         assert stored_card(store, paid_id) == NEW_CARD
         assert card_columns(store, paid_id) in (None, ("mastercard", "4444", 1, 2031))
 
+    def test_r14_a_card_changed_alone_in_the_portal_reaches_the_page_by_its_webhook(
+        self, billing: Billing, store: Store, provider: FakePaymentProvider, paid_id: str
+    ) -> None:
+        """Rule R14: the customer's new default card comes with ``customer.updated``
+        only (no subscription event): the workspace's subscription is read again,
+        once per delivery."""
+        assert billing.subscription(paid_id, actor=OWNER).payment_method == TEST_CARD
+        customer, _ = follow(billing, paid_id)
+        before = event_types(billing)
+        provider.update_card(customer, NEW_CARD)
+        deliveries = provider.take_webhooks()
+        assert len(deliveries) == 1
+        payload, headers = deliveries[0]
+
+        first = billing.handle_webhook(payload, headers)
+        again = billing.handle_webhook(payload, headers)
+
+        assert (first.applied, again.duplicates) == (1, 1)
+        assert billing.subscription(paid_id, actor=OWNER).payment_method == NEW_CARD
+        assert stored_card(store, paid_id) == NEW_CARD
+        assert event_types(billing) == before  # the card is a record, not a change
+
+    def test_r14_a_customer_update_for_a_workspace_without_a_subscription_is_ignored(
+        self, billing: Billing, provider: FakePaymentProvider, trial_id: str
+    ) -> None:
+        billing.billing_portal(trial_id, actor="tess", return_url="https://app.example/b")
+        customer = billing.workspace(trial_id).subscription.customer_ref
+        assert customer is not None
+        provider.update_card(customer, NEW_CARD)
+        result = provider.deliver(billing.handle_webhook)
+        assert result == 1
+        assert billing.subscription(trial_id, actor="tess").payment_method is None
+
     def test_r16_a_view_that_changes_only_the_card_is_saved_without_an_event(
         self, billing: Billing, store: Store, provider: FakePaymentProvider, paid_id: str
     ) -> None:

@@ -592,6 +592,20 @@ class TestWebhooks:
         )
         assert event.subscription_ref is None
 
+    def test_an_updated_customer_is_named(self, http: RecordingHTTPClient) -> None:
+        """A new default card set in the portal comes as ``customer.updated`` alone."""
+        obj = {"id": "cus_1", "object": "customer", "metadata": OURS,
+               "invoice_settings": {"default_payment_method": "pm_2"}}  # fmt: skip
+        payload = event_json("customer.updated", obj)
+        (event,) = provider(http).parse_webhook(payload, sign(payload))
+        assert (event.type, event.customer_ref, event.subscription_ref) == (
+            ProviderEventType.CUSTOMER_UPDATED, "cus_1", None,
+        )  # fmt: skip
+        theirs = event_json("customer.updated", {"id": "cus_9", "object": "customer",
+                                                 "metadata": {}})  # fmt: skip
+        (other,) = provider(http).parse_webhook(theirs, sign(theirs))
+        assert other.type is ProviderEventType.OTHER
+
     @pytest.mark.parametrize(
         ("kind", "obj"),
         [

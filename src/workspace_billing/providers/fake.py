@@ -21,6 +21,7 @@ from ..ports import (
     Checkout,
     CheckoutRequest,
     InvoiceStatus,
+    PaymentMethod,
     ProviderEvent,
     ProviderStatus,
     ProviderSubscription,
@@ -254,6 +255,20 @@ class FakePaymentProvider(FakeProviderState):
             self.payment_methods.pop(customer_ref, None)
             event_id, now = self._new_id("evt"), self._clock.now()
             body = webhook_body(event_id, "customer.deleted", None, workspace_id, now,
+                                customer=customer_ref)  # fmt: skip
+            self._webhooks.append(body)
+
+    def update_card(self, customer_ref: str, card: PaymentMethod | None) -> None:
+        """Change (or remove) the customer's default card as in the provider's portal,
+        and announce ``customer.updated``: no subscription event says so."""
+        with self._lock:
+            workspace_id = self._customer(customer_ref)
+            if card is None:
+                self.payment_methods.pop(customer_ref, None)
+            else:
+                self.payment_methods[customer_ref] = card
+            event_id, now = self._new_id("evt"), self._clock.now()
+            body = webhook_body(event_id, "customer.updated", None, workspace_id, now,
                                 customer=customer_ref)  # fmt: skip
             self._webhooks.append(body)
 

@@ -31,6 +31,7 @@ EVENT_TYPES = {
     "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
     "invoice.payment_action_required": ProviderEventType.PAYMENT_ACTION_REQUIRED,
     "customer.deleted": ProviderEventType.CUSTOMER_DELETED,
+    "customer.updated": ProviderEventType.CUSTOMER_UPDATED,
 }
 
 

@@ -48,10 +48,10 @@ class WebhookIntake(ServiceBase):
         for event in self._provider.parse_webhook(payload, header_map(headers)):
             if event.type is ProviderEventType.CUSTOMER_DELETED and event.customer_ref:
                 outcome = self._forget_customer(event.id, event.customer_ref)
+            elif event.type is ProviderEventType.CUSTOMER_UPDATED and event.customer_ref:
+                outcome = self._refresh_customer(event.id, event.customer_ref)
             elif event.type is ProviderEventType.OTHER or event.subscription_ref is None:
-                with self._store.unit_of_work() as uow:
-                    fresh = uow.claim_webhook_event(event.id)
-                outcome = "ignored" if fresh else "duplicate"
+                outcome = self._acknowledge(event.id)
             else:
                 outcome = self._apply_event(event.id, event.subscription_ref)
             applied += outcome == "applied"
@@ -60,6 +60,24 @@ class WebhookIntake(ServiceBase):
         return WebhookResult(applied, duplicates, ignored)
 
     # -------------------------------------------------------------- internals
+
+    def _refresh_customer(self, event_id: str, customer_ref: str) -> str:
+        """A changed customer (its default card): the subscription its workspace
+        follows is read again and applied like any webhook's (once per event id);
+        a customer whose workspace follows none has nothing to refresh."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            ws_id = uow.find_workspace_id(customer_ref=customer_ref)
+            ws = uow.get_workspace(ws_id) if ws_id is not None else None
+        sub = ws.subscription if ws is not None else None
+        if sub is None or sub.subscription_ref is None or not sub.is_provider_managed:
+            return self._acknowledge(event_id)
+        return self._apply_event(event_id, sub.subscription_ref)
+
+    def _acknowledge(self, event_id: str) -> str:
+        """An event with nothing to apply, claimed so that a redelivery is a duplicate."""
+        with self._store.unit_of_work() as uow:
+            fresh = uow.claim_webhook_event(event_id)
+        return "ignored" if fresh else "duplicate"
 
     def _apply_event(self, event_id: str, subscription_ref: str) -> str:
         """Apply the provider's current view of the subscription an event names.

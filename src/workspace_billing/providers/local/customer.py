@@ -246,7 +246,11 @@ class CustomerActions(LocalProviderState):
             raise PaymentFailed("the card was declined")
 
         def keep(books: Books) -> None:
-            books.keep_card(books.portal_session(session_id).customer_ref, card)
+            customer = books.portal_session(session_id).customer_ref
+            books.keep_card(customer, card)
+            # As Stripe: the customer's new default card is announced by itself.
+            workspace_id = books.customer(customer).workspace_id
+            books.queue_webhook("customer.updated", None, workspace_id, customer=customer)
 
         self._act(keep)
 

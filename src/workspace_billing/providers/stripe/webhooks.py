@@ -59,6 +59,7 @@ _EVENT_TYPES = {
     "invoice.payment_failed": ProviderEventType.INVOICE_PAYMENT_FAILED,
     "invoice.payment_action_required": ProviderEventType.PAYMENT_ACTION_REQUIRED,
     "customer.deleted": ProviderEventType.CUSTOMER_DELETED,
+    "customer.updated": ProviderEventType.CUSTOMER_UPDATED,
 }
 _ABOUT_ITSELF = (  # events whose object is the subscription itself
     ProviderEventType.SUBSCRIPTION_UPDATED,
@@ -217,7 +218,7 @@ def _workspace_of(obj: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | 
 
 
 def _customer_of(kind: ProviderEventType, obj: Mapping[str, Any]) -> str | None:
-    if kind is ProviderEventType.CUSTOMER_DELETED:
+    if kind in (ProviderEventType.CUSTOMER_DELETED, ProviderEventType.CUSTOMER_UPDATED):
         return _stripe_id(obj.get("id"), "the customer's id")
     return _stripe_id(obj.get("customer"), "the customer")
 
