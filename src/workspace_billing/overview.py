@@ -118,9 +118,12 @@ class PricePreview:
     """Who R11 would deactivate if the change were confirmed, last added first,
     never the owner: at the payment (from the trial or free plan) or at the
     renewal that applies a decrease."""
+    revoke: tuple[Invitation, ...] = attrs.field(default=(), kw_only=True)
+    """The pending invitations R11 would revoke for it, newest first: before any
+    member is deactivated, so an invitation never costs a member their seat."""
 
     def to_dict(self) -> JSONDict:
-        """JSON-ready: amounts as money, ``deactivate`` as member dicts (docs/json.md)."""
+        """JSON-ready: amounts as money, ``deactivate`` and ``revoke`` as dicts (docs/json.md)."""
         return {
             "plan": self.plan,
             "interval": self.interval.value,
@@ -130,6 +133,7 @@ class PricePreview:
             "applies_at": iso_or_none(self.applies_at),
             "seats_now": self.seats_now,
             "deactivate": dicts(self.deactivate),
+            "revoke": dicts(self.revoke),
         }
 
 

@@ -425,6 +425,23 @@ class TestBoundaries:
         billing.change_seats(ws.id, actor=OWNER, seats=seats)
         return ws.id, early, late
 
+    def test_r18_the_price_preview_of_a_decrease_names_the_invitations_it_revokes(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        """Rules R18, R11: before it is confirmed, a decrease shows the invitations
+        that would go (newest first) and the members, who go only past them."""
+        ws = paid_workspace(seats=5, members=("bob", "carol"))
+        early = billing.invite(ws.id, actor=OWNER, email="early@example.com")
+        clock.advance(minutes=1)
+        late = billing.invite(ws.id, actor=OWNER, email="late@example.com")
+        one = billing.preview_change(ws.id, actor=OWNER, seats=4)
+        assert (one.revoke, one.deactivate) == ((late,), ())
+        both = billing.preview_change(ws.id, actor=OWNER, seats=2)
+        assert both.revoke == (late, early)
+        assert [m.user for m in both.deactivate] == ["carol"]
+        assert billing.preview_change(ws.id, actor=OWNER, seats=5).revoke == ()
+        assert billing.invitations(ws.id) == [early, late]  # a preview changes nothing
+
     def test_r11_a_renewal_revokes_the_newest_invitation_and_spares_every_member(
         self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
     ) -> None:

@@ -22,7 +22,7 @@ from ..money import Money
 from ..overview import PricePreview, SubscriptionOverview
 from ..permissions import require_manager
 from ..ports import Checkout, CheckoutRequest, QuoteRequest
-from ..renewal import Change, select_deactivations, summary
+from ..renewal import Change, select_deactivations, select_revocations, summary
 from ..subscription import Subscription, add_interval
 from ..workspace import Member, Workspace
 from .base import ServiceBase
@@ -47,24 +47,25 @@ class PlanActions(ServiceBase):
         included, applies the lower count at ``applies_at`` (the renewal, R9).
         ``deactivate`` names who R11 would deactivate if it were confirmed.
         """
-        ws, members = self._read(workspace_id)
+        ws, members, invitations = self._read_invited(workspace_id)
         require_manager(ws.id, members, actor)
         sub = ws.subscription
         target, period, count = requested(self.catalog, sub, plan, interval, seats)
         check_seats(self.catalog, target, count, members)
         unit = target.price(period)
         deactivate = select_deactivations(members, count)
+        revoke = select_revocations(invitations, members, count, self._clock.now())
         ref = sub.subscription_ref
         if not sub.is_provider_managed or ref is None:
             quote = self._provider.quote(QuoteRequest(target.code, period, count, unit))
             return PricePreview(target.code, period, count, quote.due_now, quote.recurring, None,
-                                deactivate=deactivate)  # fmt: skip
+                                deactivate=deactivate, revoke=revoke)  # fmt: skip
         same_terms = target.code == sub.plan and period is sub.interval
         if same_terms and count <= sub.seats:  # a decrease, or withdrawing one: nothing now
             return PricePreview(
                 target.code, period, count, Money.zero(unit.currency), unit * count,
                 applies_at=sub.period_end if count < sub.seats else None,
-                seats_now=sub.seats, deactivate=deactivate,
+                seats_now=sub.seats, deactivate=deactivate, revoke=revoke,
             )  # fmt: skip
         seats_now = max(count, sub.seats)
         quote = self._provider.quote(QuoteRequest(target.code, period, seats_now, unit, ref))
@@ -76,7 +77,7 @@ class PlanActions(ServiceBase):
                 else add_interval(self._clock.now(), period)
             )
         return PricePreview(target.code, period, count, quote.due_now, unit * count, applies_at,
-                            seats_now=seats_now, deactivate=deactivate)  # fmt: skip
+                            seats_now=seats_now, deactivate=deactivate, revoke=revoke)  # fmt: skip
 
     def upgrade(
         self,
