@@ -9,10 +9,14 @@ import os
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from workspace_billing import Billing, Catalog, PaymentProvider
+
+if TYPE_CHECKING:
+    from workspace_billing.providers.stripe import StripePrice
 from workspace_billing.providers.local import LocalPaymentProvider
 from workspace_billing.storage.sql import SQLStore
 
@@ -101,23 +105,28 @@ class Services:
 
 def _stripe(config: Config, catalog: Catalog) -> PaymentProvider:
     """Stripe test mode: ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET`` and one price
-    per self-serve plan and interval in ``STRIPE_PRICES`` (``business:month=price_...``,
-    comma-separated); see docs/stripe.md."""
+    per self-serve plan and interval in ``STRIPE_PRICES``; see docs/stripe.md."""
     import stripe  # noqa: PLC0415 - only on Stripe test mode
 
-    from workspace_billing.providers.stripe import (  # noqa: PLC0415
-        StripePrice,
-        StripeProvider,
-    )
+    from workspace_billing.providers.stripe import StripeProvider  # noqa: PLC0415
 
-    prices = [
-        StripePrice(plan=plan, interval=interval, id=price)
-        for item in os.environ.get("STRIPE_PRICES", "").split(",")
-        if item.strip()
-        for (plan, interval), price in [(item.split("=")[0].split(":"), item.split("=")[1])]
-    ]
     return StripeProvider(
         stripe.StripeClient(config.stripe_secret_key or ""),
-        prices=prices,
+        prices=stripe_prices(os.environ.get("STRIPE_PRICES", "")),
         webhook_secret=config.stripe_webhook_secret or "",
     )
+
+
+def stripe_prices(text: str) -> list[StripePrice]:
+    """``business:month=price_A, business:year=price_B`` as the adapter's price table;
+    ``ValueError`` naming the entry that is not ``plan:interval=price``."""
+    from workspace_billing.providers.stripe import StripePrice  # noqa: PLC0415
+
+    prices = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        terms, _, price = entry.partition("=")
+        plan, _, interval = terms.partition(":")
+        if not (plan.strip() and interval.strip() and price.strip()):
+            raise ValueError(f"STRIPE_PRICES: {entry!r} is not plan:interval=price_...")
+        prices.append(StripePrice(plan=plan.strip(), interval=interval.strip(), id=price.strip()))
+    return prices

@@ -98,3 +98,35 @@ def test_the_json_api_is_mounted_beside_the_pages(client: TestClient) -> None:
     ws = client.post("/workspaces", data={"name": "Acme"}).url.path.rsplit("/", 1)[1]
     overview = client.get(f"/billing/workspaces/{ws}/subscription")
     assert (overview.status_code, overview.json()["status"]) == (200, "trialing")
+
+
+def test_stripe_test_mode_is_wired_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With Stripe's keys set, the example runs on the Stripe adapter (no local pages)."""
+    from examples.saas.wiring import Services, stripe_prices
+
+    from workspace_billing import Interval
+    from workspace_billing.providers.stripe import StripePrice, StripeProvider
+
+    assert stripe_prices(" business:month=price_1Bm, business:year=price_1By ,") == [
+        StripePrice(plan="business", interval=Interval.MONTH, id="price_1Bm"),
+        StripePrice(plan="business", interval=Interval.YEAR, id="price_1By"),
+    ]
+    with pytest.raises(ValueError, match="'business=price_X' is not"):
+        stripe_prices("business=price_X")
+
+    monkeypatch.setenv("STRIPE_PRICES", "business:month=price_1Bm, business:year=price_1By")
+    config = Config(
+        database_url=f"sqlite:///{tmp_path / 'saas.db'}",
+        stripe_secret_key="sk_test_example",
+        stripe_webhook_secret="whsec_example",
+    )
+    services = Services(config)
+    try:
+        assert services.local is None
+        assert isinstance(services.billing._provider, StripeProvider)
+        app = create_app(config)
+        assert not any(getattr(r, "path", "") == "/_local_billing" for r in app.routes)
+    finally:
+        services.stop()
