@@ -237,6 +237,59 @@ def workspace_column_types(engine: sa.Engine, schema: str | None = None) -> dict
     return {c["name"]: str(c["type"]) for c in columns}
 
 
+class TestReadsOnSQLite:
+    """Issue 13: a store on its own SQLite file reads one workspace on a connection of
+    the reading thread, outside any transaction."""
+
+    def test_a_read_holds_no_lock_and_no_snapshot_after_it_returns(self, tmp_path: Path) -> None:
+        path = tmp_path / "reads.db"
+        store = SQLStore.from_url(f"sqlite:///{path}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        assert billing.has_feature(ws.id, "sso")
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # a writer never waits for the store's reads
+            other.execute("UPDATE wb_workspaces SET name = 'Renamed' WHERE id = ?", (ws.id,))
+            other.execute("COMMIT")
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0  # no read transaction left open to hold the WAL
+        finally:
+            other.close()
+        renamed = store.read_workspace(ws.id)
+        assert renamed is not None
+        assert renamed.name == "Renamed"
+        store.dispose()
+
+    def test_reads_after_dispose_open_a_new_connection(self, tmp_path: Path) -> None:
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'again.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        assert store.read_workspace(ws.id) is not None
+        store.dispose()
+        assert store.read_workspace(ws.id) is not None
+        store.dispose()
+
+    def test_each_thread_reads_what_was_committed(self, tmp_path: Path) -> None:
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'threads.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        billing.add_member(ws.id, actor="alice", user="bob")
+        seen: list[int] = []
+
+        def read() -> None:
+            for _ in range(20):
+                seen.append(billing.subscription(ws.id, actor="alice").seats_used)
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert Counter(seen) == {2: 80}
+        store.dispose()
+
+
 class TestMigration:
     """``workspace-billing db upgrade`` creates the schema once; again, it changes nothing."""
 

@@ -16,8 +16,10 @@ instrumentation sees every statement.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -219,6 +221,67 @@ def end_transaction(conn: Connection, *, commit: bool) -> None:
             "COMMIT" if commit else "ROLLBACK", None, e, dialect.loaded_dbapi.Error,
             connection_invalidated=lost, dialect=dialect,
         ) from e  # fmt: skip
+
+
+class SQLiteReaders:
+    """One driver connection per thread for the single-statement reads of a SQLite
+    file the store opened itself (``SQLStore.from_url``).
+
+    Checking a connection out of SQLAlchemy's pool and returning it (the
+    proxy, the reset on return) cost a one-row read as much as the statement.
+    These connections are set up as the pool's are (``setup``: autocommit,
+    WAL, foreign keys) and run nothing but such reads, in autocommit: a read
+    holds no transaction, so a writer or a checkpoint never waits for one.
+    A host engine (``SQLStore(engine)``) may have connect listeners of its own
+    (an encryption key, functions): its reads keep going through its pool.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        setup: Callable[[Any, Any], None],
+        connect_args: Mapping[str, Any],
+    ) -> None:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        options = {**cparams, **connect_args, "check_same_thread": False}
+        self._connect = partial(engine.dialect.loaded_dbapi.connect, *cargs, **options)
+        self._setup = setup
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+        """Grows at each ``close``: a thread's connection of an earlier one is closed."""
+
+    def read_one(self, engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> Any:
+        held = getattr(self._local, "held", None)
+        conn = held[1] if held is not None and held[0] == self._generation else self._open()
+        compiled = prepared.compiled(engine)
+        cursor = _cursor_run(conn, engine.dialect, self._forget, compiled.sql,
+                             compiled.params(values), many=False)  # fmt: skip
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()  # the statement ends here: no read lock outlives the call
+
+    def close(self) -> None:
+        """Close every thread's connection; the next read opens a new one."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for conn in opened:
+            with suppress(Exception):  # closing is all that is left to do with it
+                conn.close()
+
+    def _open(self) -> Any:
+        conn = self._connect()
+        self._setup(conn, None)
+        with self._lock:
+            self._opened.append(conn)
+            self._local.held = (self._generation, conn)
+        return conn
+
+    def _forget(self, _error: BaseException) -> None:
+        self._local.held = None
 
 
 def read_one(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> Any:

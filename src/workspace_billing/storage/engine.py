@@ -27,6 +27,7 @@ __all__ = [
     "raise_translated",
     "redacted",
     "secrets_of",
+    "setup_sqlite_connection",
     "shown",
     "transactions_watched",
     "translated",
@@ -48,13 +49,15 @@ def configure_sqlite(engine: Engine) -> None:
     BEGIN ourselves. Installed once per engine. How long a writer waits for the
     lock is the driver's ``timeout`` connect argument (30 s from ``from_url``).
     """
-    if sa_event.contains(engine, "connect", _sqlite_connect):
+    if sa_event.contains(engine, "connect", setup_sqlite_connection):
         return
-    sa_event.listen(engine, "connect", _sqlite_connect)
+    sa_event.listen(engine, "connect", setup_sqlite_connection)
     sa_event.listen(engine, "begin", _sqlite_begin)
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def setup_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Autocommit (the store sends ``BEGIN`` itself), WAL, ``synchronous=NORMAL``,
+    foreign keys: every SQLite connection the library opens."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:

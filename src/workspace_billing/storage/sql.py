@@ -16,7 +16,8 @@ scrubbed of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -35,7 +36,7 @@ from ..errors import InvalidRequest
 from ..ports import StoreSnapshot
 from ..workspace import Member, Workspace
 from . import schema
-from .driver import end_transaction, execute_text, read_one
+from .driver import Prepared, SQLiteReaders, end_transaction, execute_text, read_one, watched
 from .engine import (
     BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_S,
@@ -43,6 +44,7 @@ from .engine import (
     raise_translated,
     redacted,
     secrets_of,
+    setup_sqlite_connection,
     shown,
     transactions_watched,
     translated,
@@ -70,6 +72,7 @@ class SQLStore:
         self._dialect = engine.dialect.name
         self._decoder = decoder_for(self._dialect)
         self._secrets = secrets_of(engine.url)
+        self._readers: SQLiteReaders | None = None
         if self._dialect == "sqlite":
             configure_sqlite(engine)
 
@@ -103,6 +106,12 @@ class SQLStore:
                 reason = redacted(str(e), secrets)
                 raise InvalidRequest(f"no database driver for {shown(parsed)}: {reason}") from None
             store = cls(engine)
+            if store._dialect == "sqlite":  # its own engine: no host listener to honour
+                readers = SQLiteReaders(
+                    engine, setup_sqlite_connection, engine_options["connect_args"]
+                )
+                store._readers = readers
+                weakref.finalize(store, readers.close)  # a store dropped without dispose()
             if create_schema:
                 store.create_schema()
         return store
@@ -144,6 +153,8 @@ class SQLStore:
 
     def dispose(self) -> None:
         """Close the pooled connections of an engine this store created or was given."""
+        if self._readers is not None:
+            self._readers.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -191,6 +202,14 @@ class SQLStore:
         with self.unit_of_work(read_only=True) as uow:
             return uow.snapshot()
 
+    def _read_one(self, prepared: Prepared, values: Mapping[str, Any]) -> Any:
+        """One statement's first row, outside any transaction; on the store's own
+        per-thread SQLite connections unless the host watches its statements."""
+        assert self._engine is not None
+        if self._readers is not None and not watched(self._engine):
+            return self._readers.read_one(self._engine, prepared, values)
+        return read_one(self._engine, prepared, values)
+
     def read_workspace(self, workspace_id: str) -> Workspace | None:
         """The workspace as last committed, read by one statement outside any
         transaction (one statement is its own consistent snapshot): what a read
@@ -200,7 +219,7 @@ class SQLStore:
                 return uow.get_workspace(workspace_id)
         assert self._engine is not None
         try:  # what ``translated`` does, without a context manager's cost on this path
-            row = read_one(self._engine, GET_WORKSPACE, {"ws": workspace_id})
+            row = self._read_one(GET_WORKSPACE, {"ws": workspace_id})
         except sa_exc.SQLAlchemyError as e:
             raise_translated(e, self._secrets)
         return self._decoder.workspace(row) if row is not None else None
@@ -223,7 +242,7 @@ class SQLStore:
         assert self._engine is not None
         params = {"ws": workspace_id, "user": user, "now": self._decoder.codec.datetime_out(now)}
         with translated(self._secrets):
-            row = read_one(self._engine, WORKSPACE_FOR, params)
+            row = self._read_one(WORKSPACE_FOR, params)
         if row is None:
             return None
         decoder = self._decoder
