@@ -20,10 +20,11 @@ import attrs
 from .catalog import Catalog
 from .errors import InvalidRequest
 from .events import Event, EventType, Scalar
+from .invitation import Invitation, newest_first, pending
 from .jsonable import iso
 from .renewal import BoundaryKind, next_boundary_terms, select_deactivations
 from .subscription import Subscription, SubscriptionStatus
-from .workspace import Member, Workspace
+from .workspace import Member, Workspace, active_count
 
 __all__ = ["DEACTIVATE_SEPARATOR", "MAX_NOTICE_LEAD", "Notices", "notice_for"]
 
@@ -89,6 +90,9 @@ def notice_for(
     now: datetime,
     catalog: Catalog,
     notices: Notices,
+    *,
+    active: int | None = None,
+    invitations: Sequence[Invitation] = (),
 ) -> Event | None:
     """The advance notice of the workspace's next boundary, or None when none is due now.
 
@@ -100,8 +104,11 @@ def notice_for(
     for nobody; ``deactivate_count`` says how many); a renewal adds its ``amount``
     (minor units, at the plan's price: the provider's tax or discounts are its
     own) and ``currency``. ``members`` matter only where the boundary leaves
-    fewer seats than active members. Whether this boundary was announced
-    already is the store's to say (``UnitOfWork.claim_upcoming``).
+    fewer seats than active members (``active`` counts them where they were not
+    read). ``revoke`` names the emails of the invitations still pending then
+    that R11 revokes first, newest first, the same way (``revoke_count``).
+    Whether this boundary was announced already is the store's to say
+    (``UnitOfWork.claim_upcoming``).
     """
     sub = workspace.subscription
     due, lead = sub.next_boundary(catalog), notices.lead(sub)
@@ -109,12 +116,17 @@ def notice_for(
         return None
     kind, plan, seats = next_boundary_terms(sub, catalog)
     gone = select_deactivations(members, seats)
+    staying = (active_count(members) if active is None else active) - len(gone)
+    held = newest_first(pending(invitations, due))
+    revoked = held[: max(0, min(len(held), staying + len(held) - seats))]
     data: dict[str, Scalar] = {
         "at": iso(due),
         "plan": plan,
         "seats": seats,
         "deactivate": DEACTIVATE_SEPARATOR.join(m.user for m in gone),
         "deactivate_count": len(gone),
+        "revoke": DEACTIVATE_SEPARATOR.join(i.email for i in revoked),
+        "revoke_count": len(revoked),
     }
     if kind is BoundaryKind.TRIAL_END:
         return Event(type=EventType.TRIAL_ENDING, workspace_id=workspace.id, at=now, data=data)

@@ -94,7 +94,8 @@ class TestTrialEnding:
             workspace_id=crowded_trial,
             at=clock.now(),
             data={"at": iso(ends), "plan": "free", "seats": 2,
-                  "deactivate": "dan\ncarol", "deactivate_count": 2},
+                  "deactivate": "dan\ncarol", "deactivate_count": 2,
+                  "revoke": "", "revoke_count": 0},
         )  # fmt: skip
         assert users(notice) == [m.user for m in billing.preview_renewal(crowded_trial).deactivate]
 
@@ -154,8 +155,42 @@ class TestRenewalUpcoming:
             "at": iso(renews), "plan": "business", "seats": 2,
             "amount": (price * 2).amount, "currency": "EUR",
             "deactivate": "carol, jr\nbob", "deactivate_count": 2,
+            "revoke": "", "revoke_count": 0,
         }  # fmt: skip
         assert users(notice) == [m.user for m in billing.preview_renewal(ws.id).deactivate]
+
+    def test_r11_the_notice_names_the_invitations_revoked_before_anyone(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        """Rule R11: pending invitations go first, newest first; members only past them;
+        an invitation that expires before the renewal is not counted."""
+        ws = paid_workspace(seats=5, members=("bob", "carol"))
+        renews = renewal(billing, ws.id)
+        clock.set(renews - timedelta(days=3))  # their 7 days outlast the renewal
+        billing.invite(ws.id, actor="alice", email="early@example.com")
+        clock.advance(minutes=1)
+        billing.invite(ws.id, actor="alice", email="late@example.com")
+        billing.change_seats(ws.id, actor="alice", seats=3)
+        assert billing.run_renewals().noticed == 1
+        (notice,) = notices_of(billing)
+        data = notice.data
+        assert (data["revoke"], data["revoke_count"]) == ("late@example.com\nearly@example.com", 2)
+        assert data["deactivate_count"] == 0
+        preview = billing.preview_renewal(ws.id)
+        assert [i.email for i in preview.revoke] == data["revoke"].split("\n")  # type: ignore[union-attr]
+
+    def test_r11_an_invitation_expiring_before_the_renewal_is_not_announced(
+        self, billing: Billing, paid_workspace: PaidWorkspace, clock: FakeClock
+    ) -> None:
+        ws = paid_workspace(seats=4, members=("bob", "carol"))
+        billing.change_seats(ws.id, actor="alice", seats=3)
+        renews = renewal(billing, ws.id)
+        clock.set(renews - timedelta(days=8))  # a 7-day invitation: gone before the renewal
+        billing.invite(ws.id, actor="alice", email="soon@example.com")
+        clock.advance(days=1)
+        assert billing.run_renewals().noticed == 1
+        (notice,) = notices_of(billing)
+        assert (notice.data["revoke"], notice.data["revoke_count"]) == ("", 0)
 
     def test_r7_a_negotiated_plan_is_announced_for_each_new_period(
         self, billing: Billing, clock: FakeClock

@@ -163,7 +163,10 @@ class RenewalJobs(ServiceBase):
                 counts = uow.active_member_counts([ws.id for ws in batch])
                 members: dict[str, list[Member]] = {ws.id: [] for ws in batch}
                 members.update(uow.members_of(short_of_seats(batch, counts, self.catalog)))
-                decided = decide_notices(batch, members, now, self.catalog, notices)
+                invited = uow.invitations_of([ws.id for ws in batch])
+                decided = decide_notices(
+                    batch, members, counts, invited, now, self.catalog, notices
+                )
                 marked = uow.mark_noticed([(ws.id, due) for ws, due, _ in decided])
                 recorded = [event for ws, _, event in decided if ws.id in marked]
                 uow.append_events(recorded)
@@ -381,6 +384,8 @@ def expiry_event(invitation: Invitation, now: datetime) -> Event:
 def decide_notices(
     batch: Sequence[Workspace],
     members: Mapping[str, list[Member]],
+    active: Mapping[str, int],
+    invitations: Mapping[str, list[Invitation]],
     now: datetime,
     catalog: Catalog,
     notices: Notices,
@@ -389,7 +394,8 @@ def decide_notices(
     ``due_at`` it announces (what the store records, so it is announced once)."""
     decided = []
     for ws in batch:
-        event = notice_for(ws, members[ws.id], now, catalog, notices)
+        event = notice_for(ws, members[ws.id], now, catalog, notices, active=active[ws.id],
+                           invitations=invitations.get(ws.id, ()))  # fmt: skip
         if event is not None and ws.due_at is not None:
             decided.append((ws, ws.due_at, event))
     return decided
