@@ -270,6 +270,29 @@ class TestReadsOnSQLite:
         assert store.read_workspace(ws.id) is not None
         store.dispose()
 
+    def test_a_forked_process_reads_on_its_own_connection(self, tmp_path: Path) -> None:
+        """SQLite connections must not cross a fork: a child that inherited the
+        parent's read connection opens its own before reading."""
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'fork.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        assert store.read_workspace(ws.id) is not None  # the parent's connection is open
+        context = multiprocessing.get_context("fork")
+        answers = context.Queue()
+
+        def child() -> None:
+            found = store.read_workspace(ws.id)
+            held = store._readers._local.held  # type: ignore[union-attr]
+            answers.put((found.name if found else None, held[2] == os.getpid()))
+
+        process = context.Process(target=child)
+        process.start()
+        process.join(timeout=30)
+        assert process.exitcode == 0
+        assert answers.get(timeout=5) == ("Acme", True)
+        assert store.read_workspace(ws.id) is not None
+        store.dispose()
+
     def test_each_thread_reads_what_was_committed(self, tmp_path: Path) -> None:
         store = SQLStore.from_url(f"sqlite:///{tmp_path / 'threads.db'}", create_schema=True)
         billing, _ = billing_on(store)

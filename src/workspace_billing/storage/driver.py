@@ -16,6 +16,7 @@ instrumentation sees every statement.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -233,7 +234,9 @@ class SQLiteReaders:
     WAL, foreign keys) and run nothing but such reads, in autocommit: a read
     holds no transaction, so a writer or a checkpoint never waits for one.
     A host engine (``SQLStore(engine)``) may have connect listeners of its own
-    (an encryption key, functions): its reads keep going through its pool.
+    (an encryption key, functions): its reads keep going through its pool. A
+    process forked after reading opens its own: SQLite connections must not
+    cross a fork.
     """
 
     def __init__(
@@ -254,7 +257,10 @@ class SQLiteReaders:
 
     def read_one(self, engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> Any:
         held = getattr(self._local, "held", None)
-        conn = held[1] if held is not None and held[0] == self._generation else self._open()
+        if held is not None and held[0] == self._generation and held[2] == os.getpid():
+            conn = held[1]
+        else:  # a first read, a read after close(), or a forked child: never its parent's
+            conn = self._open()
         compiled = prepared.compiled(engine)
         cursor = _cursor_run(conn, engine.dialect, self._forget, compiled.sql,
                              compiled.params(values), many=False)  # fmt: skip
@@ -277,7 +283,7 @@ class SQLiteReaders:
         self._setup(conn, None)
         with self._lock:
             self._opened.append(conn)
-            self._local.held = (self._generation, conn)
+            self._local.held = (self._generation, conn, os.getpid())
         return conn
 
     def _forget(self, _error: BaseException) -> None:
