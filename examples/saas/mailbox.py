@@ -51,8 +51,11 @@ def mail_for(event: Event, billing: Billing, public_url: str) -> Mail | None:
     fake domain: the example has no real accounts."""
     ws = event.workspace_id
     data = event.data
-    owner = f"{_owner(billing, ws)}@acme.example"
     at = event.at.isoformat(timespec="seconds")
+
+    def owner() -> str:  # read only for the emails that go to the owner
+        return f"{billing.workspace(ws).owner}@acme.example"
+
     kind = event.type
     if kind is EventType.SALES_CONTACTED:
         return Mail(
@@ -64,7 +67,7 @@ def mail_for(event: Event, billing: Billing, public_url: str) -> Mail | None:
     if kind is EventType.TRIAL_ENDING:
         return Mail(
             at,
-            owner,
+            owner(),
             "Your trial ends soon",
             f"The trial of {ws} ends at {data.get('at')}. Upgrade to keep its features.",
         )
@@ -72,7 +75,7 @@ def mail_for(event: Event, billing: Billing, public_url: str) -> Mail | None:
         going = data.get("deactivate") or "nobody"
         return Mail(
             at,
-            owner,
+            owner(),
             "Your subscription renews soon",
             f"{ws} renews at {data.get('at')} with {data.get('seats')} licences; "
             f"deactivated then: {going}.",
@@ -95,17 +98,13 @@ def mail_for(event: Event, billing: Billing, public_url: str) -> Mail | None:
     if kind in (EventType.PAYMENT_FAILED, EventType.PAYMENT_ACTION_REQUIRED):
         return Mail(
             at,
-            owner,
+            owner(),
             "Your payment needs attention",
             f"{kind.value} for {ws}: {data.get('url') or 'update your card'}",
         )
     if kind is EventType.SUBSCRIPTION_ENDED:
-        return Mail(at, owner, "Your subscription ended", f"{ws} is back on the free plan.")
+        return Mail(at, owner(), "Your subscription ended", f"{ws} is back on the free plan.")
     return None
-
-
-def _owner(billing: Billing, workspace_id: str) -> str:
-    return billing.workspace(workspace_id).owner
 
 
 class Outbox:

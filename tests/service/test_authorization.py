@@ -20,6 +20,7 @@ from workspace_billing import (
     EventType,
     Interval,
     Invitation,
+    Invoice,
     Member,
     MemberStatus,
     Money,
@@ -140,6 +141,18 @@ def _cancel_succeeded(billing: Billing, ws_id: str, result: object) -> None:
     assert _overview(billing, ws_id).cancel_at_period_end is True
 
 
+def _ended_succeeded(billing: Billing, ws_id: str, result: object) -> None:
+    assert isinstance(result, SubscriptionOverview)
+    assert not result.status.is_paid
+    assert not _overview(billing, ws_id).status.is_paid
+
+
+def _invoices_succeeded(billing: Billing, ws_id: str, result: object) -> None:
+    assert isinstance(result, list)
+    assert result  # the paid checkout's invoice at least
+    assert all(isinstance(i, Invoice) for i in result)
+
+
 def _resume_succeeded(billing: Billing, ws_id: str, result: object) -> None:
     assert isinstance(result, SubscriptionOverview)
     assert result.cancel_at_period_end is False
@@ -234,6 +247,18 @@ ACTIONS = (
         lambda b, ws, actor: b.cancel(ws, actor=actor),
         _cancel_succeeded,
         writes=True,
+    ),
+    Action(
+        "cancel_now",
+        lambda b, ws, actor: b.cancel(ws, actor=actor, now=True),
+        _ended_succeeded,
+        writes=True,
+    ),
+    Action(
+        "invoices",
+        lambda b, ws, actor: b.invoices(ws, actor=actor),
+        _invoices_succeeded,
+        writes=False,
     ),
     Action(
         "resume",

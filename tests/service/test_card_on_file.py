@@ -137,10 +137,14 @@ class TestCardChanges:
         billing.billing_portal(trial_id, actor="tess", return_url="https://app.example/b")
         customer = billing.workspace(trial_id).subscription.customer_ref
         assert customer is not None
+        before = event_types(billing)
         provider.update_card(customer, NEW_CARD)
-        result = provider.deliver(billing.handle_webhook)
-        assert result == 1
+        ((payload, headers),) = provider.take_webhooks()
+        result = billing.handle_webhook(payload, headers)
+        assert (result.applied, result.ignored) == (0, 1)  # nothing fetched nor applied
+        assert billing.handle_webhook(payload, headers).duplicates == 1
         assert billing.subscription(trial_id, actor="tess").payment_method is None
+        assert event_types(billing) == before
 
     def test_r16_a_view_that_changes_only_the_card_is_saved_without_an_event(
         self, billing: Billing, store: Store, provider: FakePaymentProvider, paid_id: str

@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
@@ -33,6 +33,7 @@ from ..workspace import Member, Workspace
 from .cache import EntitlementsCache, OverviewCache
 from .checks import MAX_ID, check_workspace_id, found, get_workspace, intent_key, plain_id
 
+T = TypeVar("T")
 Decide = Callable[[Workspace, list[Member]], Change]
 """A pure decision on a workspace and its members, as read under the lock."""
 DecideInvited = Callable[[Workspace, list[Member], list[Invitation]], Change]
@@ -130,7 +131,7 @@ class ServiceBase:
         self._notices = notices_of(notices)
         self._read_one = store.read_workspace if isinstance(store, ReadsOneWorkspace) else None
         self._entitlements = EntitlementsCache()
-        self._steady = self._entitlements.steady
+        self._steady = self._entitlements.steady  # the same dict, one lookup fewer per call
         self._overviews = OverviewCache()
         self._read_counted = store.read_workspace_for if isinstance(store, ReadsForMember) else None
         self._feature_ids: tuple[Catalog | None, frozenset[str]] = (None, frozenset())
@@ -223,20 +224,21 @@ class ServiceBase:
         those alone, when the store can read them so (``ReadsMembersNamed``).
         """
         now = self._clock.now()
-        for attempt in range(2):
-            with self._store.unit_of_work() as uow:
-                ws = get_workspace(uow, workspace_id, for_update=True)
-                if needs and _reads_members_named(type(uow)) and all(map(plain_id, needs)):
-                    named = cast(ReadsMembersNamed, uow)
-                    members = named.members_named(ws.id, [str(user) for user in needs])
-                else:
-                    members = uow.members(ws.id)
-                change = decide(ws, members)
-                if attempt == 1 or ws.due_at is None or ws.due_at > now:
-                    self._save(uow, ws, change)
-                    return members_after(members, change)
-            self._settle_boundary(workspace_id, now)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def step(uow: UnitOfWork, final: bool) -> list[Member] | None:
+            ws = get_workspace(uow, workspace_id, for_update=True)
+            if needs and _reads_members_named(type(uow)) and all(map(plain_id, needs)):
+                named = cast(ReadsMembersNamed, uow)
+                members = named.members_named(ws.id, [str(user) for user in needs])
+            else:
+                members = uow.members(ws.id)
+            change = decide(ws, members)
+            if not final and _boundary_pending(ws, now):
+                return None
+            self._save(uow, ws, change)
+            return members_after(members, change)
+
+        return self._after_boundary(workspace_id, now, step)
 
     def _seat_action(
         self, workspace_id: str, decide: DecideSeated, *, needs: tuple[str, str]
@@ -248,23 +250,24 @@ class ServiceBase:
         (``ReadsSeats``), else counted from every member and invitation. Returns
         the change written."""
         now = self._clock.now()
-        for attempt in range(2):
-            with self._store.unit_of_work() as uow:
-                if _reads_seats(type(uow)) and all(map(plain_id, needs)):
-                    check_workspace_id(workspace_id)
-                    read = cast(ReadsSeats, uow).seats_for(workspace_id, needs, now)
-                    if read is None:
-                        raise NotFound(f"no workspace {workspace_id!r}")
-                    ws, members, held = read
-                else:
-                    ws = get_workspace(uow, workspace_id, for_update=True)
-                    members = uow.members(ws.id)
-                    held = seats_in_use(members, uow.invitations(ws.id), now)
-                change = decide(ws, members, held)
-                if attempt == 1 or ws.due_at is None or ws.due_at > now:
-                    return self._save_change(uow, ws, change)[1]
-            self._settle_boundary(workspace_id, now)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def step(uow: UnitOfWork, final: bool) -> Change | None:
+            if _reads_seats(type(uow)) and all(map(plain_id, needs)):
+                check_workspace_id(workspace_id)
+                read = cast(ReadsSeats, uow).seats_for(workspace_id, needs, now)
+                if read is None:
+                    raise NotFound(f"no workspace {workspace_id!r}")
+                ws, members, held = read
+            else:
+                ws = get_workspace(uow, workspace_id, for_update=True)
+                members = uow.members(ws.id)
+                held = seats_in_use(members, uow.invitations(ws.id), now)
+            change = decide(ws, members, held)
+            if not final and _boundary_pending(ws, now):
+                return None
+            return self._save_change(uow, ws, change)[1]
+
+        return self._after_boundary(workspace_id, now, step)
 
     def _invited_action(self, workspace_id: str, decide: DecideInvited) -> Change:
         """``_member_action`` for the decisions that count seats or change invitations
@@ -272,15 +275,31 @@ class ServiceBase:
         workspace's lock (their rows locked too on PostgreSQL, so the expiry sweep
         skips them until the change commits). Returns the change written."""
         now = self._clock.now()
-        for attempt in range(2):
+
+        def step(uow: UnitOfWork, final: bool) -> Change | None:
+            ws = get_workspace(uow, workspace_id, for_update=True)
+            members = uow.members(ws.id)
+            change = decide(ws, members, uow.invitations(ws.id, for_update=True))
+            if not final and _boundary_pending(ws, now):
+                return None
+            return self._save_change(uow, ws, change)[1]
+
+        return self._after_boundary(workspace_id, now, step)
+
+    def _after_boundary(
+        self, workspace_id: str, now: datetime, step: Callable[[UnitOfWork, bool], T | None]
+    ) -> T:
+        """Run ``step`` in one locked transaction. A step that finds the workspace's
+        boundary due and not applied yet writes nothing and returns None, having
+        checked the request first (a refusal is raised as it is): the boundary is
+        then applied and the step run again, ``final``, on the state it leaves."""
+        for final in (False, True):
             with self._store.unit_of_work() as uow:
-                ws = get_workspace(uow, workspace_id, for_update=True)
-                members = uow.members(ws.id)
-                change = decide(ws, members, uow.invitations(ws.id, for_update=True))
-                if attempt == 1 or ws.due_at is None or ws.due_at > now:
-                    return self._save_change(uow, ws, change)[1]
+                done = step(uow, final)
+                if done is not None:
+                    return done
             self._settle_boundary(workspace_id, now)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("a final step always returns")  # pragma: no cover
 
     def _save(self, uow: UnitOfWork, stored: Workspace, change: Change) -> Workspace:
         return self._save_change(uow, stored, change)[0]
@@ -403,6 +422,11 @@ class _AwareClock:
 
 
 # ----------------------------------------------------------------- decisions
+
+
+def _boundary_pending(ws: Workspace, now: datetime) -> bool:
+    """Whether ``ws`` has a boundary due by ``now`` that was not applied yet."""
+    return ws.due_at is not None and ws.due_at <= now
 
 
 def with_due(ws: Workspace, catalog: Catalog) -> Workspace:
