@@ -237,16 +237,19 @@ def workspace_column_types(engine: sa.Engine, schema: str | None = None) -> dict
     return {c["name"]: str(c["type"]) for c in columns}
 
 
-class TestReadsOnSQLite:
-    """Issue 13: a store on its own SQLite file reads one workspace on a connection of
-    the reading thread, outside any transaction."""
+class TestThreadConnectionsOnSQLite:
+    """Issue 13: a store on its own SQLite file reads one workspace, and runs its units
+    of work, on connections of the calling thread, outside SQLAlchemy's pool."""
 
-    def test_a_read_holds_no_lock_and_no_snapshot_after_it_returns(self, tmp_path: Path) -> None:
+    def test_a_read_or_a_write_holds_no_lock_and_no_snapshot_after_it_returns(
+        self, tmp_path: Path
+    ) -> None:
         path = tmp_path / "reads.db"
         store = SQLStore.from_url(f"sqlite:///{path}", create_schema=True)
         billing, _ = billing_on(store)
         ws = billing.create_workspace(owner="alice", name="Acme")
         assert billing.has_feature(ws.id, "sso")
+        billing.add_member(ws.id, actor="alice", user="bob")
         other = sqlite3.connect(path, isolation_level=None, timeout=0)
         try:
             other.execute("BEGIN IMMEDIATE")  # a writer never waits for the store's reads
@@ -270,27 +273,139 @@ class TestReadsOnSQLite:
         assert store.read_workspace(ws.id) is not None
         store.dispose()
 
-    def test_a_forked_process_reads_on_its_own_connection(self, tmp_path: Path) -> None:
+    def test_writes_after_dispose_open_a_new_connection(self, tmp_path: Path) -> None:
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'again.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        before = _thread_connections(store)["writer"]
+        store.dispose()
+        assert before.closed
+        billing.add_member(ws.id, actor="alice", user="bob")
+        after = _thread_connections(store)["writer"]
+        assert after is not before
+        assert not after.closed
+        assert billing.subscription(ws.id, actor="alice").seats_used == 2
+        store.dispose()
+
+    def test_a_forked_process_reads_and_writes_on_its_own_connections(self, tmp_path: Path) -> None:
         """SQLite connections must not cross a fork: a child that inherited the
-        parent's read connection opens its own before reading."""
+        parent's connections opens its own before reading or writing, and the
+        parent's stay open."""
         store = SQLStore.from_url(f"sqlite:///{tmp_path / 'fork.db'}", create_schema=True)
         billing, _ = billing_on(store)
         ws = billing.create_workspace(owner="alice", name="Acme")
-        assert store.read_workspace(ws.id) is not None  # the parent's connection is open
+        assert store.read_workspace(ws.id) is not None  # the parent's connections are open
+        parents = _thread_connections(store)
         context = multiprocessing.get_context("fork")
         answers = context.Queue()
 
         def child() -> None:
             found = store.read_workspace(ws.id)
-            held = store._readers._local.held  # type: ignore[union-attr]
-            answers.put((found.name if found else None, held[2] == os.getpid()))
+            billing.add_member(ws.id, actor="alice", user="bob")
+            mine = _thread_connections(store)
+            answers.put((found.name if found else None,
+                         [mine[k] is not parents[k] for k in ("reader", "writer")]))  # fmt: skip
 
         process = context.Process(target=child)
         process.start()
         process.join(timeout=30)
         assert process.exitcode == 0
-        assert answers.get(timeout=5) == ("Acme", True)
-        assert store.read_workspace(ws.id) is not None
+        assert answers.get(timeout=5) == ("Acme", [True, True])
+        assert _thread_connections(store) == parents
+        assert billing.subscription(ws.id, actor="alice").seats_used == 2  # the child's write
+        store.dispose()
+
+    def test_a_thread_that_ends_closes_its_connections(self, tmp_path: Path) -> None:
+        """A host that starts a thread per request does not leave a file handle open
+        per request it served."""
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'churn.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        used: list[dict[str, Any]] = []
+
+        def request(n: int) -> None:
+            billing.add_member(ws.id, actor="alice", user=f"user{n}")
+            assert billing.has_feature(ws.id, "sso")
+            used.append(_thread_connections(store))
+
+        for n in range(3):
+            thread = threading.Thread(target=request, args=(n,))
+            thread.start()
+            thread.join()
+        assert len(used) == 3
+        for held in used:
+            assert held["writer"].closed
+            with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                held["reader"].execute("SELECT 1")
+        assert billing.subscription(ws.id, actor="alice").seats_used == 4
+        store.dispose()
+
+    def test_more_threads_than_the_pool_holds_work_at_once(self, tmp_path: Path) -> None:
+        """The threads' connections are not the pool's: four threads inside a unit of
+        work at the same moment, on a store whose pool holds one connection."""
+        url = f"sqlite:///{tmp_path / 'wide.db'}"
+        store = SQLStore.from_url(url, create_schema=True, pool_size=1, max_overflow=0,
+                                  pool_timeout=1)  # fmt: skip
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        together = threading.Barrier(4, timeout=10)
+        seen: list[int] = []
+
+        def inside() -> None:
+            with store.unit_of_work(read_only=True) as uow:
+                together.wait()  # all four hold a unit of work here
+                found = uow.get_workspace(ws.id)
+                assert found is not None
+                seen.append(len(uow.members(ws.id)))
+
+        threads = [threading.Thread(target=inside) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert seen == [1, 1, 1, 1]
+        store.dispose()
+
+    def test_a_unit_of_work_inside_another_on_the_same_thread_has_its_own_connection(
+        self, tmp_path: Path
+    ) -> None:
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'nested.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        with (
+            store.unit_of_work(read_only=True) as outer,
+            store.unit_of_work(read_only=True) as inner,
+        ):
+            assert inner.get_workspace(ws.id) == outer.get_workspace(ws.id)
+        billing.add_member(ws.id, actor="alice", user="bob")  # the thread's, free again
+        assert billing.subscription(ws.id, actor="alice").seats_used == 2
+        store.dispose()
+
+    def test_a_refused_write_leaves_the_thread_connection_ready_for_the_next(
+        self, tmp_path: Path
+    ) -> None:
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'refused.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        before = store.snapshot()
+        writer = _thread_connections(store)["writer"]
+        with pytest.raises(BillingError):
+            billing.add_member(ws.id, actor="mallory", user="bob")  # R5: not a manager
+        assert store.snapshot() == before
+        assert not writer.connection.dbapi_connection.in_transaction
+        billing.add_member(ws.id, actor="alice", user="bob")
+        assert _thread_connections(store)["writer"] is writer
+        store.dispose()
+
+    def test_a_host_that_watches_statements_keeps_the_pool(self, tmp_path: Path) -> None:
+        """``echo`` (or a host's listeners) sees every statement: nothing runs on the
+        threads' connections then."""
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'echo.db'}", create_schema=True,
+                                  echo=True)  # fmt: skip
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        assert billing.has_feature(ws.id, "sso")
+        assert store._threads is None
         store.dispose()
 
     def test_each_thread_reads_what_was_committed(self, tmp_path: Path) -> None:
@@ -690,3 +805,12 @@ class TestStoredFormat:
         assert billing.run_renewals().changed == 1
         assert billing.workspace("ws_1").subscription.period_start is not None
         engine.dispose()
+
+
+def _thread_connections(store: SQLStore) -> dict[str, Any]:
+    """The calling thread's connections of ``store`` (None before its first use): its
+    driver connection for reads, its SQLAlchemy connection for units of work."""
+    threads = store._threads
+    assert threads is not None
+    held = {slot: getattr(threads._local, slot, None) for slot in ("reader", "writer")}
+    return {slot: one.conn if one is not None else None for slot, one in held.items()}

@@ -16,11 +16,8 @@ instrumentation sees every statement.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from functools import partial
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -157,13 +154,14 @@ class Runner:
     up for every statement (whether the host watches, the compiled forms' key)
     is looked up once."""
 
-    __slots__ = ("_conn", "_dialect", "_key", "_watched")
+    __slots__ = ("_conn", "_dbapi", "_dialect", "_key", "_watched")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, is_watched: bool | None = None) -> None:
         self._conn = conn
         self._dialect = conn.dialect
         self._key = compile_key(conn)
-        self._watched = watched(conn)
+        self._watched = watched(conn) if is_watched is None else is_watched
+        self._dbapi = None if self._watched else conn.connection.dbapi_connection
 
     def execute(self, prepared: Prepared, values: Mapping[str, Any]) -> Rows:
         conn = self._conn
@@ -171,9 +169,8 @@ class Runner:
         params = compiled.params(values)
         if self._watched:
             return conn.exec_driver_sql(compiled.sql, params)
-        dbapi_conn = conn.connection.dbapi_connection
         cursor: Rows = _cursor_run(
-            dbapi_conn, self._dialect, conn.invalidate, compiled.sql, params, many=False
+            self._dbapi, self._dialect, conn.invalidate, compiled.sql, params, many=False
         )
         return cursor
 
@@ -222,72 +219,6 @@ def end_transaction(conn: Connection, *, commit: bool) -> None:
             "COMMIT" if commit else "ROLLBACK", None, e, dialect.loaded_dbapi.Error,
             connection_invalidated=lost, dialect=dialect,
         ) from e  # fmt: skip
-
-
-class SQLiteReaders:
-    """One driver connection per thread for the single-statement reads of a SQLite
-    file the store opened itself (``SQLStore.from_url``).
-
-    Checking a connection out of SQLAlchemy's pool and returning it (the
-    proxy, the reset on return) cost a one-row read as much as the statement.
-    These connections are set up as the pool's are (``setup``: autocommit,
-    WAL, foreign keys) and run nothing but such reads, in autocommit: a read
-    holds no transaction, so a writer or a checkpoint never waits for one.
-    A host engine (``SQLStore(engine)``) may have connect listeners of its own
-    (an encryption key, functions): its reads keep going through its pool. A
-    process forked after reading opens its own: SQLite connections must not
-    cross a fork.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        setup: Callable[[Any, Any], None],
-        connect_args: Mapping[str, Any],
-    ) -> None:
-        cargs, cparams = engine.dialect.create_connect_args(engine.url)
-        options = {**cparams, **connect_args, "check_same_thread": False}
-        self._connect = partial(engine.dialect.loaded_dbapi.connect, *cargs, **options)
-        self._setup = setup
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._lock = threading.Lock()
-        self._generation = 0
-        """Grows at each ``close``: a thread's connection of an earlier one is closed."""
-
-    def read_one(self, engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> Any:
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == self._generation and held[2] == os.getpid():
-            conn = held[1]
-        else:  # a first read, a read after close(), or a forked child: never its parent's
-            conn = self._open()
-        compiled = prepared.compiled(engine)
-        cursor = _cursor_run(conn, engine.dialect, self._forget, compiled.sql,
-                             compiled.params(values), many=False)  # fmt: skip
-        try:
-            return cursor.fetchone()
-        finally:
-            cursor.close()  # the statement ends here: no read lock outlives the call
-
-    def close(self) -> None:
-        """Close every thread's connection; the next read opens a new one."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for conn in opened:
-            with suppress(Exception):  # closing is all that is left to do with it
-                conn.close()
-
-    def _open(self) -> Any:
-        conn = self._connect()
-        self._setup(conn, None)
-        with self._lock:
-            self._opened.append(conn)
-            self._local.held = (self._generation, conn, os.getpid())
-        return conn
-
-    def _forget(self, _error: BaseException) -> None:
-        self._local.held = None
 
 
 def read_one(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> Any:

@@ -75,12 +75,15 @@ def _sqlite_begin(conn: Connection) -> None:
     execute_text(conn, conn.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
 
 
-def transactions_watched(conn: Connection) -> bool:
+def transactions_watched(bind: Connection | Engine) -> bool:
     """Whether the host sees statements or transactions (its own listeners for
     begin, commit or rollback): then they all go through SQLAlchemy."""
-    if watched(conn):
+    if watched(bind):
         return True
-    d = conn.dispatch if conn._has_events else conn.engine.dispatch
+    if isinstance(bind, Engine):
+        d = bind.dispatch
+    else:
+        d = bind.dispatch if bind._has_events else bind.engine.dispatch
     return bool(d.commit or d.rollback or any(fn is not _sqlite_begin for fn in d.begin))
 
 

@@ -36,7 +36,7 @@ from ..errors import InvalidRequest
 from ..ports import StoreSnapshot
 from ..workspace import Member, Workspace
 from . import schema
-from .driver import Prepared, SQLiteReaders, end_transaction, execute_text, read_one, watched
+from .driver import Prepared, Runner, end_transaction, execute_text, read_one, watched
 from .engine import (
     BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_S,
@@ -52,6 +52,7 @@ from .engine import (
 from .rows import decoder_for
 from .schema import metadata
 from .sql_uow import _SQLUnitOfWork
+from .sqlite_threads import SQLiteThreads
 from .statements import GET_WORKSPACE, WORKSPACE_FOR
 
 __all__ = ["SQLStore", "metadata"]
@@ -72,7 +73,7 @@ class SQLStore:
         self._dialect = engine.dialect.name
         self._decoder = decoder_for(self._dialect)
         self._secrets = secrets_of(engine.url)
-        self._readers: SQLiteReaders | None = None
+        self._threads: SQLiteThreads | None = None
         if self._dialect == "sqlite":
             configure_sqlite(engine)
 
@@ -106,12 +107,14 @@ class SQLStore:
                 reason = redacted(str(e), secrets)
                 raise InvalidRequest(f"no database driver for {shown(parsed)}: {reason}") from None
             store = cls(engine)
-            if store._dialect == "sqlite":  # its own engine: no host listener to honour
-                readers = SQLiteReaders(
+            if store._dialect == "sqlite" and _plain(engine_options):
+                # Its own engine: no host listener to honour.
+                threads = SQLiteThreads(
                     engine, setup_sqlite_connection, engine_options["connect_args"]
                 )
-                store._readers = readers
-                weakref.finalize(store, readers.close)  # a store dropped without dispose()
+                configure_sqlite(threads.engine)
+                store._threads = threads
+                weakref.finalize(store, threads.close)  # a store dropped without dispose()
             if create_schema:
                 store.create_schema()
         return store
@@ -153,8 +156,8 @@ class SQLStore:
 
     def dispose(self) -> None:
         """Close the pooled connections of an engine this store created or was given."""
-        if self._readers is not None:
-            self._readers.close()
+        if self._threads is not None:
+            self._threads.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -178,25 +181,39 @@ class SQLStore:
                     yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=True)
                 return
             assert self._engine is not None
+            threads = self._threads
+            if threads is not None and not transactions_watched(self._engine):
+                writer = threads.take_writer()
+                if writer is not None:  # this thread's own connection (SQLite, from_url)
+                    try:
+                        yield from self._on_driver(writer.conn, writer.runner, read_only)
+                    finally:
+                        threads.give_back(writer)
+                    return
             with self._engine.connect() as conn:
-                begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
                 if transactions_watched(conn):
                     if self._dialect == "sqlite":
+                        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
                         conn.execution_options(**{BEGIN_OPTION: begin})
                     with conn.begin():
                         yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
                     return
-                # Begun and ended on the driver: SQLAlchemy's transaction object
-                # cost a request more than SQLite's own BEGIN and COMMIT.
-                if self._dialect == "sqlite":
-                    execute_text(conn, begin)  # PostgreSQL's driver begins by itself
-                try:
-                    yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
-                except BaseException:
-                    with suppress(Exception):  # the error that ended it is the one to see
-                        end_transaction(conn, commit=False)
-                    raise
-                end_transaction(conn, commit=True)
+                yield from self._on_driver(conn, Runner(conn, is_watched=False), read_only)
+
+    def _on_driver(
+        self, conn: Connection, runner: Runner, read_only: bool
+    ) -> Iterator[_SQLUnitOfWork]:
+        """A transaction begun and ended on the driver: SQLAlchemy's transaction
+        object cost a request more than SQLite's own ``BEGIN`` and ``COMMIT``."""
+        if self._dialect == "sqlite":  # PostgreSQL's driver begins by itself
+            execute_text(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
+        try:
+            yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False, run=runner)
+        except BaseException:
+            with suppress(Exception):  # the error that ended it is the one to see
+                end_transaction(conn, commit=False)
+            raise
+        end_transaction(conn, commit=True)
 
     def snapshot(self) -> StoreSnapshot:
         with self.unit_of_work(read_only=True) as uow:
@@ -206,8 +223,8 @@ class SQLStore:
         """One statement's first row, outside any transaction; on the store's own
         per-thread SQLite connections unless the host watches its statements."""
         assert self._engine is not None
-        if self._readers is not None and not watched(self._engine):
-            return self._readers.read_one(self._engine, prepared, values)
+        if self._threads is not None and not watched(self._engine):
+            return self._threads.read_one(self._engine, prepared, values)
         return read_one(self._engine, prepared, values)
 
     def read_workspace(self, workspace_id: str) -> Workspace | None:
@@ -251,3 +268,16 @@ class SQLStore:
         member = row[width + 2 :]
         mine = decoder.members([member])[0] if member[0] is not None else None
         return ws, int(row[width]), int(row[width + 1]), mine
+
+
+_POOL_OPTIONS = frozenset(
+    {"connect_args", "pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+     "pool_pre_ping", "pool_use_lifo", "pool_reset_on_return"}
+)  # fmt: skip
+
+
+def _plain(engine_options: Mapping[str, Any]) -> bool:
+    """Whether ``from_url`` was given nothing but connect arguments and pool
+    settings: anything else (``echo``, a ``creator``, execution options) is for
+    the engine to apply, so the per-thread connections are not used."""
+    return engine_options.keys() <= _POOL_OPTIONS

@@ -83,9 +83,17 @@ _MEMBER_COLUMNS = tuple(c.name for c in members.columns)
 
 
 class _SQLUnitOfWork(NoticeSteps, InvitationRows):
-    def __init__(self, conn: Connection, dialect: str, read_only: bool, *, lock_on_read: bool):
+    def __init__(
+        self,
+        conn: Connection,
+        dialect: str,
+        read_only: bool,
+        *,
+        lock_on_read: bool,
+        run: Runner | None = None,
+    ) -> None:
         self._conn = conn
-        self._run = Runner(conn)
+        self._run = Runner(conn) if run is None else run
         self._dialect = dialect
         self._decoder = decoder_for(dialect)
         self._codec = self._decoder.codec
