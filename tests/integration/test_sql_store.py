@@ -3,6 +3,7 @@ and the translation of driver errors (DESIGN section 4; rules R8, R14, R17)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -18,6 +19,8 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.conftest import POSTGRES_ENV, _wipe, postgres_url
 
 from workspace_billing import (
@@ -38,7 +41,14 @@ from workspace_billing import (
     SubscriptionStatus,
     Workspace,
 )
-from workspace_billing.storage.rows import Codec, event_row, member_row, raw_columns, workspace_row
+from workspace_billing.storage.rows import (
+    Codec,
+    codec_for,
+    event_row,
+    member_row,
+    raw_columns,
+    workspace_row,
+)
 from workspace_billing.storage.schema import (
     SCHEMA_VERSION,
     events,
@@ -395,6 +405,29 @@ class TestThreadConnectionsOnSQLite:
         assert not writer.connection.dbapi_connection.in_transaction
         billing.add_member(ws.id, actor="alice", user="bob")
         assert _thread_connections(store)["writer"] is writer
+        store.dispose()
+
+    def test_a_driver_error_midway_is_the_library_s_and_rolls_back_all_of_the_change(
+        self, tmp_path: Path
+    ) -> None:
+        """R17: the member row written before the failing event insert goes too, and
+        the thread's connection serves the next change."""
+        path = tmp_path / "broken.db"
+        store = SQLStore.from_url(f"sqlite:///{path}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        before = store.snapshot()
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("ALTER TABLE wb_events RENAME TO wb_events_away")
+            with pytest.raises(StoreError, match="no such table"):
+                billing.add_member(ws.id, actor="alice", user="bob")
+            other.execute("ALTER TABLE wb_events_away RENAME TO wb_events")
+        finally:
+            other.close()
+        assert store.snapshot() == before
+        billing.add_member(ws.id, actor="alice", user="bob")
+        assert billing.subscription(ws.id, actor="alice").seats_used == 2
         store.dispose()
 
     def test_a_host_that_watches_statements_keeps_the_pool(self, tmp_path: Path) -> None:
@@ -786,6 +819,19 @@ class TestStoredFormat:
         assert stored.workspaces[0] == mine
         assert stored.members[0] == member
         assert [e for e in stored.events if e.workspace_id == "a"] == [event]
+
+    @given(
+        st.dictionaries(
+            st.text(),
+            st.one_of(
+                st.text(), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False)
+            ),
+        )
+    )
+    def test_event_payloads_are_the_text_json_dumps_writes(self, payload: dict[str, Any]) -> None:
+        """The SQLite codec writes an event's mappings itself (text and whole numbers),
+        byte for byte as ``json.dumps`` does, and hands anything else to it."""
+        assert codec_for("sqlite").json_out(payload) == json.dumps(payload)
 
     def test_an_engine_binding_by_name_runs_the_batch_writes(self, tmp_path: Path) -> None:
         """The batch statements follow the engine's parameter style."""

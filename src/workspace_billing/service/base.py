@@ -102,6 +102,21 @@ def _reads_seats(kind: type) -> bool:
     return issubclass(kind, ReadsSeats)
 
 
+@runtime_checkable
+class RecordsEvents(Protocol):
+    """What a unit of work may offer beyond the port: ``append_events`` without
+    handing the events back with their cursors, which a change that only
+    records them never reads (reading the cursors back, and a copy of each
+    event, cost a member change more than the insert)."""
+
+    def record_events(self, new: Sequence[Event]) -> None: ...
+
+
+@functools.cache
+def _records_events(kind: type) -> bool:
+    return issubclass(kind, RecordsEvents)
+
+
 class ServiceBase:
     """What every part of :class:`~workspace_billing.Billing` shares: its wiring and
     the steps that read, lock and save a workspace around a pure decision."""
@@ -330,7 +345,10 @@ class ServiceBase:
         for invitation in change.invited:
             uow.add_invitation(invitation)
         if change.events:
-            uow.append_events(change.events)
+            if _records_events(type(uow)):
+                cast(RecordsEvents, uow).record_events(change.events)
+            else:
+                uow.append_events(change.events)
         return saved, change
 
     def _apply_view(

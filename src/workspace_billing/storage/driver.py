@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -161,7 +161,7 @@ class Runner:
         self._dialect = conn.dialect
         self._key = compile_key(conn)
         self._watched = watched(conn) if is_watched is None else is_watched
-        self._dbapi = None if self._watched else conn.connection.dbapi_connection
+        self._dbapi: Any = None if self._watched else conn.connection.dbapi_connection
 
     def execute(self, prepared: Prepared, values: Mapping[str, Any]) -> Rows:
         conn = self._conn
@@ -169,10 +169,14 @@ class Runner:
         params = compiled.params(values)
         if self._watched:
             return conn.exec_driver_sql(compiled.sql, params)
-        cursor: Rows = _cursor_run(
-            self._dbapi, self._dialect, conn.invalidate, compiled.sql, params, many=False
-        )
-        return cursor
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(compiled.sql, params)
+        except self._dialect.loaded_dbapi.Error as e:
+            _raise_wrapped(e, self._dbapi, cursor, self._dialect, conn.invalidate,
+                           compiled.sql, params)  # fmt: skip
+        rows: Rows = cursor
+        return rows
 
 
 def execute(conn: Connection, prepared: Prepared, values: Mapping[str, Any]) -> Rows:
@@ -294,11 +298,24 @@ def _cursor_run(
         else:
             cursor.execute(sql, params)
     except dialect.loaded_dbapi.Error as e:
-        # As SQLAlchemy raises it: the store translates it like any other.
-        lost = dialect.is_disconnect(e, dbapi_conn, cursor)
-        if lost:
-            invalidate(e)
-        raise sa_exc.DBAPIError.instance(
-            sql, params, e, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from e
+        _raise_wrapped(e, dbapi_conn, cursor, dialect, invalidate, sql, params)
     return cursor
+
+
+def _raise_wrapped(
+    e: Any,  # the driver's Error
+    dbapi_conn: Any,
+    cursor: Any,
+    dialect: Dialect,
+    invalidate: Callable[[BaseException], None],
+    sql: str,
+    params: Any,
+) -> NoReturn:
+    """Raise a driver error as SQLAlchemy raises it: the store translates it like any
+    other; a lost connection is invalidated."""
+    lost = dialect.is_disconnect(e, dbapi_conn, cursor)
+    if lost:
+        invalidate(e)
+    raise sa_exc.DBAPIError.instance(
+        sql, params, e, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    ) from e

@@ -101,8 +101,23 @@ def _postgres_datetime_in(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
+_json_text = json.encoder.encode_basestring_ascii  # what ``dumps`` writes a string with
+
+
 def _json_out(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value)) if value else "{}"
+    """``json.dumps(value)``, the same text, written directly for the flat
+    mappings of text and whole numbers events carry: a member change writes
+    three of them, and ``dumps`` builds an encoder for each."""
+    if not value:
+        return "{}"
+    parts = []
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str or (kind is not str and kind is not int):
+            return json.dumps(dict(value))
+        shown = _json_text(item) if kind is str else int.__repr__(item)
+        parts.append(f"{_json_text(key)}: {shown}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _json_in(value: str) -> dict[str, Any]:

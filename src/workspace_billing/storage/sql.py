@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 try:
@@ -52,7 +53,7 @@ from .engine import (
 from .rows import decoder_for
 from .schema import metadata
 from .sql_uow import _SQLUnitOfWork
-from .sqlite_threads import SQLiteThreads
+from .sqlite_threads import SQLiteThreads, Writer
 from .statements import GET_WORKSPACE, WORKSPACE_FOR
 
 __all__ = ["SQLStore", "metadata"]
@@ -132,6 +133,7 @@ class SQLStore:
         store._dialect = connection.dialect.name
         store._decoder = decoder_for(store._dialect)
         store._secrets = secrets_of(connection.engine.url)
+        store._threads = None
         return store
 
     @property
@@ -171,8 +173,14 @@ class SQLStore:
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
 
+    def unit_of_work(self, *, read_only: bool = False) -> AbstractContextManager[_SQLUnitOfWork]:
+        threads, engine = self._threads, self._engine
+        if threads is not None and engine is not None and not transactions_watched(engine):
+            return _OnThread(self, threads, read_only)
+        return self._pooled_unit_of_work(read_only)
+
     @contextmanager
-    def unit_of_work(self, *, read_only: bool = False) -> Iterator[_SQLUnitOfWork]:
+    def _pooled_unit_of_work(self, read_only: bool) -> Iterator[_SQLUnitOfWork]:
         with translated(self._secrets):
             if self._connection is not None:
                 conn = self._connection
@@ -181,15 +189,6 @@ class SQLStore:
                     yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=True)
                 return
             assert self._engine is not None
-            threads = self._threads
-            if threads is not None and not transactions_watched(self._engine):
-                writer = threads.take_writer()
-                if writer is not None:  # this thread's own connection (SQLite, from_url)
-                    try:
-                        yield from self._on_driver(writer.conn, writer.runner, read_only)
-                    finally:
-                        threads.give_back(writer)
-                    return
             with self._engine.connect() as conn:
                 if transactions_watched(conn):
                     if self._dialect == "sqlite":
@@ -198,22 +197,20 @@ class SQLStore:
                     with conn.begin():
                         yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False)
                     return
-                yield from self._on_driver(conn, Runner(conn, is_watched=False), read_only)
-
-    def _on_driver(
-        self, conn: Connection, runner: Runner, read_only: bool
-    ) -> Iterator[_SQLUnitOfWork]:
-        """A transaction begun and ended on the driver: SQLAlchemy's transaction
-        object cost a request more than SQLite's own ``BEGIN`` and ``COMMIT``."""
-        if self._dialect == "sqlite":  # PostgreSQL's driver begins by itself
-            execute_text(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
-        try:
-            yield _SQLUnitOfWork(conn, self._dialect, read_only, lock_on_read=False, run=runner)
-        except BaseException:
-            with suppress(Exception):  # the error that ended it is the one to see
-                end_transaction(conn, commit=False)
-            raise
-        end_transaction(conn, commit=True)
+                # Begun and ended on the driver: SQLAlchemy's transaction object
+                # cost a request more than SQLite's own BEGIN and COMMIT.
+                if self._dialect == "sqlite":  # PostgreSQL's driver begins by itself
+                    execute_text(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
+                run = Runner(conn, is_watched=False)
+                try:
+                    yield _SQLUnitOfWork(
+                        conn, self._dialect, read_only, lock_on_read=False, run=run
+                    )
+                except BaseException:
+                    with suppress(Exception):  # the error that ended it is the one to see
+                        end_transaction(conn, commit=False)
+                    raise
+                end_transaction(conn, commit=True)
 
     def snapshot(self) -> StoreSnapshot:
         with self.unit_of_work(read_only=True) as uow:
@@ -268,6 +265,64 @@ class SQLStore:
         member = row[width + 2 :]
         mine = decoder.members([member])[0] if member[0] is not None else None
         return ws, int(row[width]), int(row[width + 1]), mine
+
+
+class _OnThread:
+    """``SQLStore.unit_of_work`` on the calling thread's own connection (SQLite,
+    ``from_url``): a class rather than a generator, as every SQLite request
+    takes this path; a unit of work opened inside another on the same thread
+    takes the pool's."""
+
+    __slots__ = ("_nested", "_read_only", "_store", "_threads", "_writer")
+
+    def __init__(self, store: SQLStore, threads: SQLiteThreads, read_only: bool) -> None:
+        self._store = store
+        self._threads = threads
+        self._read_only = read_only
+        self._writer: Writer | None = None
+        self._nested: AbstractContextManager[_SQLUnitOfWork] | None = None
+
+    def __enter__(self) -> _SQLUnitOfWork:
+        store = self._store
+        try:
+            writer = self._threads.take_writer()
+        except sa_exc.SQLAlchemyError as e:
+            raise_translated(e, store._secrets)
+        if writer is None:
+            self._nested = store._pooled_unit_of_work(self._read_only)
+            return self._nested.__enter__()
+        self._writer = writer
+        try:
+            execute_text(writer.conn, "BEGIN" if self._read_only else "BEGIN IMMEDIATE")
+        except sa_exc.SQLAlchemyError as e:
+            self._threads.give_back(writer)
+            raise_translated(e, store._secrets)
+        return _SQLUnitOfWork(writer.conn, "sqlite", self._read_only, lock_on_read=False,
+                              run=writer.runner)  # fmt: skip
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._nested is not None:
+            return self._nested.__exit__(kind, error, tb)
+        writer = self._writer
+        assert writer is not None
+        try:
+            if error is None:
+                end_transaction(writer.conn, commit=True)
+                return None
+            with suppress(Exception):  # the error that ended it is the one to see
+                end_transaction(writer.conn, commit=False)
+            if isinstance(error, sa_exc.SQLAlchemyError):
+                raise_translated(error, self._store._secrets)
+            return None
+        except sa_exc.SQLAlchemyError as e:  # the commit failed
+            raise_translated(e, self._store._secrets)
+        finally:
+            self._threads.give_back(writer)
 
 
 _POOL_OPTIONS = frozenset(

@@ -70,6 +70,7 @@ from .statements import (
     MEMBERS,
     MEMBERS_NAMED,
     MEMBERSHIPS_OF,
+    RECORD_EVENT,
     SAVE_MEMBER,
     SAVE_WORKSPACE,
     SEATS_FOR,
@@ -314,6 +315,11 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
         cursors = self._insert_events(new, cursors=True)
         return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
 
+    def record_events(self, new: Sequence[Event]) -> None:
+        """``append_events`` for a caller that does not read the cursors back."""
+        self._write()
+        self._insert_events(new, cursors=False)
+
     def _insert_events(self, new: Sequence[Event], *, cursors: bool) -> list[int]:
         """Insert ``new`` in order; their cursors when asked (SQLite reads them back)."""
         if not new:
@@ -327,8 +333,11 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
         # SQLite has one writer at a time: this transaction's events are the next
         # rows, numbered in order, so the last one's number gives them all.
         if len(rows) == 1:
+            if not cursors:
+                self._run.execute(RECORD_EVENT, rows[0])
+                return []
             (cursor,) = self._run.execute(INSERT_EVENT, rows[0]).fetchone()
-            return [cursor] if cursors else []
+            return [cursor]
         _APPEND_EVENTS.run(self._conn, rows)
         if not cursors:
             return []
