@@ -178,6 +178,18 @@ class Runner:
         rows: Rows = cursor
         return rows
 
+    @property
+    def dbapi(self) -> Any:
+        """The driver's connection (None when the host watches statements)."""
+        return self._dbapi
+
+    def begin(self, sql: str) -> None:
+        """``BEGIN`` or ``BEGIN IMMEDIATE`` on the driver (SQLite)."""
+        if self._watched:
+            self._conn.exec_driver_sql(sql)
+            return
+        _cursor_run(self._dbapi, self._dialect, self._conn.invalidate, sql, (), many=False)
+
 
 def execute(conn: Connection, prepared: Prepared, values: Mapping[str, Any]) -> Rows:
     """Run ``prepared`` with ``values`` on ``conn``, in its transaction if one is open."""

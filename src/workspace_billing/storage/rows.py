@@ -262,6 +262,20 @@ def member_row(m: Member, codec: Codec) -> dict[str, Any]:
     }
 
 
+def member_columns_out(codec: Codec) -> tuple[Callable[[Any], Any], ...]:
+    """Each column's conversion of a member's field, in the table's order: what
+    ``member_row`` does, one column at a time."""
+    return _MEMBER_OUT[codec]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _value(member: Any) -> Any:
+    return member.value
+
+
 def member_from(row: Sequence[Any], codec: Codec) -> Member:
     """A member from its row, the columns in the table's order (``raw_columns``)."""
     workspace_id, user, role, status, added_at, active_since, seq, deactivated_at = row
@@ -372,6 +386,11 @@ class Decoder:
 
 
 _DECODERS = {dialect: Decoder(codec) for dialect, codec in _CODECS.items()}
+_MEMBER_OUT = {
+    codec: (_same, _same, _value, _value, codec.datetime_out, codec.datetime_out, _same,
+            codec.datetime_out)
+    for codec in _CODECS.values()
+}  # fmt: skip
 
 
 def decoder_for(dialect: str) -> Decoder:

@@ -293,7 +293,7 @@ class _OnThread:
             return self._nested.__enter__()
         self._writer = writer
         try:
-            execute_text(writer.conn, "BEGIN" if self._read_only else "BEGIN IMMEDIATE")
+            writer.runner.begin("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
         except sa_exc.SQLAlchemyError as e:
             self._threads.give_back(writer)
             raise_translated(e, store._secrets)

@@ -9,6 +9,7 @@ part lives here, so that each of the two reads on its own.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import Conflict, StoreBusy
-from ..events import Event
 from ..ports import StoreSnapshot
 from ..renewal import Renewal
 from ..workspace import Member, Workspace
@@ -28,15 +28,12 @@ from .postgres import (
     _LOCK_BY_REF,
     _PG_ACTIVE_COUNTS,
     _PG_MEMBERS_OF,
-    _cursor_horizon,
-    _insert_with_cursors,
-    _late_cursors,
     _xid_assigned,
 )
 from .rows import (
     decoder_for,
     event_from,
-    event_row,
+    member_columns_out,
     member_from,
     member_row,
     raw_columns,
@@ -45,11 +42,11 @@ from .rows import (
     workspace_row,
 )
 from .schema import events, members, trials, webhook_events, workspaces
+from .sql_events import EventRows
 from .sql_invitations import InvitationRows, snapshot_invitations
 from .sql_notices import NoticeSteps
 from .statements import (
     _ACTIVE_COUNTS,
-    _APPEND_EVENTS,
     _CLAIM_DUE,
     _CLAIM_DUE_AFTER,
     _DUE,
@@ -62,15 +59,12 @@ from .statements import (
     FIND_BY_SUBSCRIPTION,
     GET_WORKSPACE,
     GET_WORKSPACE_FOR_UPDATE,
-    INSERT_EVENT,
     INSERT_ONCE,
     INSERT_WORKSPACE,
-    LAST_ROWID,
     LOCK_WORKSPACE,
     MEMBERS,
     MEMBERS_NAMED,
     MEMBERSHIPS_OF,
-    RECORD_EVENT,
     SAVE_MEMBER,
     SAVE_WORKSPACE,
     SEATS_FOR,
@@ -81,9 +75,11 @@ from .statements import (
 
 _WORKSPACE_COLUMNS = tuple(c.name for c in workspaces.columns)
 _MEMBER_COLUMNS = tuple(c.name for c in members.columns)
+_MEMBER_VALUES = operator.attrgetter(*_MEMBER_COLUMNS)
+"""A member's fields in its row's order (each field is the column of its name)."""
 
 
-class _SQLUnitOfWork(NoticeSteps, InvitationRows):
+class _SQLUnitOfWork(EventRows, NoticeSteps, InvitationRows):
     def __init__(
         self,
         conn: Connection,
@@ -98,6 +94,7 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
         self._dialect = dialect
         self._decoder = decoder_for(dialect)
         self._codec = self._decoder.codec
+        self._member_out = member_columns_out(self._codec)
         self._read_only = read_only
         self._lock_on_read = lock_on_read
         # The rows as read (then as written) in this transaction: a save writes
@@ -186,22 +183,38 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
 
     def save_member(self, member: Member) -> None:
         self._write()
-        row = member_row(member, self._codec)
         key = (member.workspace_id, member.user)
         read = self._member_read(key)
-        if read is not None:  # as read: update what changed (nothing, often)
-            names = tuple(n for n, old in zip(_MEMBER_COLUMNS, read, strict=True) if row[n] != old)
-            params = {n: row[n] for n in names}
-            params.update(b_workspace_id=member.workspace_id, b_user=member.user)
-            if not names or self._run.execute(update_columns(members.name, names), params).rowcount:
-                self._saved_member(key, row, member)
-                return
+        if read is not None and self._update_member(key, read, member):
+            return
+        row = member_row(member, self._codec)
         self._run.execute(SAVE_MEMBER[self._dialect], row)  # insert, or replace
-        self._saved_member(key, row, member)
+        self._saved_member(key, tuple(row.values()), member)
 
-    def _saved_member(self, key: tuple[str, str], row: dict[str, Any], member: Member) -> None:
-        self._member_rows[key] = values = tuple(row.values())
-        self._decoder.remember(values, member)
+    def _update_member(self, key: tuple[str, str], read: tuple[Any, ...], member: Member) -> bool:
+        """Update the columns of a member read (or written) in this transaction that
+        ``member`` changes, nothing when none; whether its row was there. The
+        member as read is compared field by field (a field is its column), and
+        only what changed is converted."""
+        (before,) = self._decoder.members((read,))
+        old, new = _MEMBER_VALUES(before), _MEMBER_VALUES(member)
+        changed = [i for i in range(len(new)) if new[i] != old[i]]
+        if changed:
+            row = list(read)
+            params = {}
+            for i in changed:
+                row[i] = params[_MEMBER_COLUMNS[i]] = self._member_out[i](new[i])
+            params.update(b_workspace_id=member.workspace_id, b_user=member.user)
+            names = tuple(_MEMBER_COLUMNS[i] for i in changed)
+            if not self._run.execute(update_columns(members.name, names), params).rowcount:
+                return False  # deleted by this transaction's own statements: insert it
+            read = tuple(row)
+        self._saved_member(key, read, member)
+        return True
+
+    def _saved_member(self, key: tuple[str, str], row: tuple[Any, ...], member: Member) -> None:
+        self._member_rows[key] = row
+        self._decoder.remember(row, member)
 
     def members_named(self, workspace_id: str, users: Sequence[str]) -> list[Member]:
         """The members among ``users`` (one or two ids), in the order of ``members``:
@@ -307,49 +320,6 @@ class _SQLUnitOfWork(NoticeSteps, InvitationRows):
         for the other transaction and then does nothing (no error, no duplicate)."""
         statement = INSERT_ONCE[(self._dialect, table.name)]
         return self._run.execute(statement, values).fetchone() is not None
-
-    # ------------------------------------------------------------------- events
-
-    def append_events(self, new: Sequence[Event]) -> list[Event]:
-        self._write()
-        cursors = self._insert_events(new, cursors=True)
-        return [attrs.evolve(e, cursor=c) for e, c in zip(new, cursors, strict=True)]
-
-    def record_events(self, new: Sequence[Event]) -> None:
-        """``append_events`` for a caller that does not read the cursors back."""
-        self._write()
-        self._insert_events(new, cursors=False)
-
-    def _insert_events(self, new: Sequence[Event], *, cursors: bool) -> list[int]:
-        """Insert ``new`` in order; their cursors when asked (SQLite reads them back)."""
-        if not new:
-            return []
-        rows = [event_row(e, self._codec) for e in new]
-        if self._late:
-            return _late_cursors(self._conn, rows, _APPEND_EVENTS.run)
-        if self._dialect == "postgresql":
-            given = _insert_with_cursors(self._conn, rows)
-            return given if cursors else []
-        # SQLite has one writer at a time: this transaction's events are the next
-        # rows, numbered in order, so the last one's number gives them all.
-        if len(rows) == 1:
-            if not cursors:
-                self._run.execute(RECORD_EVENT, rows[0])
-                return []
-            (cursor,) = self._run.execute(INSERT_EVENT, rows[0]).fetchone()
-            return [cursor]
-        _APPEND_EVENTS.run(self._conn, rows)
-        if not cursors:
-            return []
-        last = int(self._run.execute(LAST_ROWID, {}).fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
-
-    def events_after(self, cursor: int, limit: int) -> list[Event]:
-        query = sa.select(*raw_columns(events)).where(events.c.cursor > cursor)
-        if self._dialect == "postgresql":
-            query = query.where(events.c.cursor < _cursor_horizon(self._conn))
-        query = query.order_by(events.c.cursor).limit(limit)
-        return [event_from(row, self._codec) for row in self._conn.execute(query)]
 
     def due_workspace_ids(self, now: datetime, limit: int) -> list[str]:
         query = (

@@ -123,8 +123,7 @@ class SQLiteThreads:
         rollback failed, its file went away) is closed, and the next opens anew."""
         writer.busy = False
         conn = writer.conn
-        dbapi_conn = None if conn.invalidated else conn.connection.dbapi_connection
-        if dbapi_conn is None or dbapi_conn.in_transaction:
+        if conn.invalidated or writer.runner.dbapi.in_transaction:
             self._local.writer = None
             _close(conn)
 

@@ -240,8 +240,9 @@ SAVE_MEMBER = {
 }
 INSERT_ONCE = {key: Prepared(statement) for key, statement in _INSERT_ONCE.items()}
 INSERT_EVENT = Prepared(_INSERT_EVENT.returning(events.c.cursor))
-RECORD_EVENT = Prepared(_INSERT_EVENT)
 """One event, its cursor returned (SQLite numbers the rows)."""
+RECORD_EVENT = Prepared(_INSERT_EVENT)
+"""One event, its cursor not read back (``record_events``)."""
 LAST_ROWID = Prepared(sa.select(sa.func.last_insert_rowid()))
 """The cursor of the last event of an ``executemany`` (SQLite: consecutive rows)."""
 
