@@ -41,6 +41,7 @@ from workspace_billing import (
     SubscriptionStatus,
     Workspace,
 )
+from workspace_billing.storage.driver import Runner
 from workspace_billing.storage.rows import (
     Codec,
     codec_for,
@@ -428,6 +429,103 @@ class TestThreadConnectionsOnSQLite:
         assert store.snapshot() == before
         billing.add_member(ws.id, actor="alice", user="bob")
         assert billing.subscription(ws.id, actor="alice").seats_used == 2
+        store.dispose()
+
+    def test_dispose_waits_for_a_unit_of_work_in_progress_on_another_thread(
+        self, tmp_path: Path
+    ) -> None:
+        """Closing a SQLite connection under a running statement crashes the process:
+        ``dispose`` retires a connection in use, and its thread closes it after."""
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'busy.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+        inside, disposed = threading.Event(), threading.Event()
+        outcome: list[object] = []
+
+        def work() -> None:
+            with store.unit_of_work() as uow:
+                inside.set()
+                disposed.wait(timeout=10)
+                found = uow.get_workspace(ws.id)
+                outcome.append(found.name if found else None)
+            outcome.append(_thread_connections(store)["writer"].closed)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        assert inside.wait(timeout=10)
+        store.dispose()
+        disposed.set()
+        thread.join()
+        assert outcome == ["Acme", True]  # finished, then closed by its own thread
+        billing.add_member(ws.id, actor="alice", user="bob")  # a new connection
+        assert billing.subscription(ws.id, actor="alice").seats_used == 2
+        store.dispose()
+
+    def test_an_interrupt_right_after_begin_leaves_no_write_lock(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A KeyboardInterrupt (or a signal handler's exception) between ``BEGIN
+        IMMEDIATE`` and the unit of work's start releases the database's write lock."""
+        path = tmp_path / "interrupted.db"
+        store = SQLStore.from_url(f"sqlite:///{path}", create_schema=True)
+        begin = Runner.begin
+
+        def interrupted(self: Runner, sql: str) -> None:
+            begin(self, sql)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Runner, "begin", interrupted)
+        with pytest.raises(KeyboardInterrupt), store.unit_of_work():
+            pass
+        monkeypatch.setattr(Runner, "begin", begin)
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if it stayed held
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        billing, _ = billing_on(store)
+        assert billing.create_workspace(owner="alice", name="Acme").name == "Acme"
+        store.dispose()
+
+    def test_a_unit_of_work_finished_on_another_thread_leaves_both_threads_working(
+        self, tmp_path: Path
+    ) -> None:
+        """A unit of work opened in a generator and resumed on another thread (whose
+        commit fails): the opening thread's next units of work still run."""
+        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'moved.db'}", create_schema=True)
+        billing, _ = billing_on(store)
+        ws = billing.create_workspace(owner="alice", name="Acme")
+
+        def steps() -> Iterator[None]:
+            with store.unit_of_work() as uow:
+                yield
+                driver = uow._run.dbapi
+                driver.execute("PRAGMA defer_foreign_keys=ON")  # fails at the commit
+                driver.execute(
+                    "INSERT INTO wb_members VALUES ('nowhere', 'u', 'member', 'active',"
+                    " '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000', 1, NULL)"
+                )
+
+        moved = steps()
+        next(moved)  # opened here
+        seen: list[str] = []
+
+        def finish() -> None:
+            try:
+                next(moved)
+            except StopIteration:
+                seen.append("committed")
+            except Conflict:
+                seen.append("refused")
+
+        thread = threading.Thread(target=finish)
+        thread.start()
+        thread.join()
+        assert seen == ["refused"]
+        for user in ("bob", "carol"):
+            billing.add_member(ws.id, actor="alice", user=user)
+        assert billing.subscription(ws.id, actor="alice").seats_used == 3
         store.dispose()
 
     def test_a_host_that_watches_statements_keeps_the_pool(self, tmp_path: Path) -> None:

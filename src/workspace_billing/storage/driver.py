@@ -169,8 +169,9 @@ class Runner:
         params = compiled.params(values)
         if self._watched:
             return conn.exec_driver_sql(compiled.sql, params)
-        cursor = self._dbapi.cursor()
+        cursor = None
         try:
+            cursor = self._dbapi.cursor()
             cursor.execute(compiled.sql, params)
         except self._dialect.loaded_dbapi.Error as e:
             _raise_wrapped(e, self._dbapi, cursor, self._dialect, conn.invalidate,
@@ -303,8 +304,9 @@ def _cursor_run(
     *,
     many: bool,
 ) -> Any:
-    cursor = dbapi_conn.cursor()
+    cursor = None
     try:
+        cursor = dbapi_conn.cursor()  # a closed connection refuses here
         if many:
             cursor.executemany(sql, params)
         else:

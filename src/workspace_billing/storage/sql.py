@@ -45,7 +45,6 @@ from .engine import (
     raise_translated,
     redacted,
     secrets_of,
-    setup_sqlite_connection,
     shown,
     transactions_watched,
     translated,
@@ -110,10 +109,7 @@ class SQLStore:
             store = cls(engine)
             if store._dialect == "sqlite" and _plain(engine_options):
                 # Its own engine: no host listener to honour.
-                threads = SQLiteThreads(
-                    engine, setup_sqlite_connection, engine_options["connect_args"]
-                )
-                configure_sqlite(threads.engine)
+                threads = SQLiteThreads(engine, engine_options["connect_args"])
                 store._threads = threads
                 weakref.finalize(store, threads.close)  # a store dropped without dispose()
             if create_schema:
@@ -294,11 +290,15 @@ class _OnThread:
         self._writer = writer
         try:
             writer.runner.begin("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
-        except sa_exc.SQLAlchemyError as e:
+            return _SQLUnitOfWork(writer.conn, "sqlite", self._read_only, lock_on_read=False,
+                                  run=writer.runner)  # fmt: skip
+        except BaseException as e:  # an interrupt too: the write lock must not stay held
+            with suppress(Exception):
+                end_transaction(writer.conn, commit=False)
             self._threads.give_back(writer)
-            raise_translated(e, store._secrets)
-        return _SQLUnitOfWork(writer.conn, "sqlite", self._read_only, lock_on_read=False,
-                              run=writer.runner)  # fmt: skip
+            if isinstance(e, sa_exc.SQLAlchemyError):
+                raise_translated(e, store._secrets)
+            raise
 
     def __exit__(
         self,
