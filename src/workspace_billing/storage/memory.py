@@ -9,7 +9,7 @@ all-or-nothing: writes are staged and merged on commit, dropped on error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -60,10 +60,14 @@ class InMemoryStore:
             finally:
                 self._owner = None
 
-    def read_workspace(self, workspace_id: str) -> Workspace | None:
-        """The workspace as last committed, without waiting for a writer: a commit
-        replaces the value whole, so one read is consistent on its own."""
-        return self._state.workspaces.get(workspace_id)
+    @property
+    def read_workspace(self) -> Callable[[str], Workspace | None]:
+        """``read_workspace(workspace_id)``: the workspace as last committed, or None,
+        without waiting for a writer (a commit replaces the value whole, so one
+        read is consistent on its own). It is the committed dictionary's own
+        lookup, which a commit updates in place: ``has_feature`` calls it on
+        every check, and a method around it doubled what the check cost."""
+        return self._state.workspaces.get
 
     def read_workspace_for(
         self, workspace_id: str, user: str, now: datetime
