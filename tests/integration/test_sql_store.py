@@ -276,18 +276,14 @@ class TestThreadConnectionsOnSQLite:
         store.dispose()
 
     def test_reads_after_dispose_open_a_new_connection(self, tmp_path: Path) -> None:
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'again.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, _, ws = acme_on_its_own_file(tmp_path / "again.db")
         assert store.read_workspace(ws.id) is not None
         store.dispose()
         assert store.read_workspace(ws.id) is not None
         store.dispose()
 
     def test_writes_after_dispose_open_a_new_connection(self, tmp_path: Path) -> None:
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'again.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "again.db")
         before = _thread_connections(store)["writer"]
         store.dispose()
         assert before.closed
@@ -302,9 +298,7 @@ class TestThreadConnectionsOnSQLite:
         """SQLite connections must not cross a fork: a child that inherited the
         parent's connections opens its own before reading or writing, and the
         parent's stay open."""
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'fork.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "fork.db")
         assert store.read_workspace(ws.id) is not None  # the parent's connections are open
         parents = _thread_connections(store)
         context = multiprocessing.get_context("fork")
@@ -329,9 +323,7 @@ class TestThreadConnectionsOnSQLite:
     def test_a_thread_that_ends_closes_its_connections(self, tmp_path: Path) -> None:
         """A host that starts a thread per request does not leave a file handle open
         per request it served."""
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'churn.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "churn.db")
         used: list[dict[str, Any]] = []
 
         def request(n: int) -> None:
@@ -380,9 +372,7 @@ class TestThreadConnectionsOnSQLite:
     def test_a_unit_of_work_inside_another_on_the_same_thread_has_its_own_connection(
         self, tmp_path: Path
     ) -> None:
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'nested.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "nested.db")
         with (
             store.unit_of_work(read_only=True) as outer,
             store.unit_of_work(read_only=True) as inner,
@@ -395,9 +385,7 @@ class TestThreadConnectionsOnSQLite:
     def test_a_refused_write_leaves_the_thread_connection_ready_for_the_next(
         self, tmp_path: Path
     ) -> None:
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'refused.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "refused.db")
         before = store.snapshot()
         writer = _thread_connections(store)["writer"]
         with pytest.raises(BillingError):
@@ -436,9 +424,7 @@ class TestThreadConnectionsOnSQLite:
     ) -> None:
         """Closing a SQLite connection under a running statement crashes the process:
         ``dispose`` retires a connection in use, and its thread closes it after."""
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'busy.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "busy.db")
         inside, disposed = threading.Event(), threading.Event()
         outcome: list[object] = []
 
@@ -493,9 +479,7 @@ class TestThreadConnectionsOnSQLite:
     ) -> None:
         """A unit of work opened in a generator and resumed on another thread (whose
         commit fails): the opening thread's next units of work still run."""
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'moved.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "moved.db")
 
         def steps() -> Iterator[None]:
             with store.unit_of_work() as uow:
@@ -540,9 +524,7 @@ class TestThreadConnectionsOnSQLite:
         store.dispose()
 
     def test_each_thread_reads_what_was_committed(self, tmp_path: Path) -> None:
-        store = SQLStore.from_url(f"sqlite:///{tmp_path / 'threads.db'}", create_schema=True)
-        billing, _ = billing_on(store)
-        ws = billing.create_workspace(owner="alice", name="Acme")
+        store, billing, ws = acme_on_its_own_file(tmp_path / "threads.db")
         billing.add_member(ws.id, actor="alice", user="bob")
         seen: list[int] = []
 
@@ -949,6 +931,13 @@ class TestStoredFormat:
         assert billing.run_renewals().changed == 1
         assert billing.workspace("ws_1").subscription.period_start is not None
         engine.dispose()
+
+
+def acme_on_its_own_file(path: Path) -> tuple[SQLStore, Billing, Workspace]:
+    """A store that opened its SQLite file itself (``from_url``), and a workspace."""
+    store = SQLStore.from_url(f"sqlite:///{path}", create_schema=True)
+    billing, _ = billing_on(store)
+    return store, billing, billing.create_workspace(owner="alice", name="Acme")
 
 
 def _thread_connections(store: SQLStore) -> dict[str, Any]:
