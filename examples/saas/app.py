@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from workspace_billing import BillingError, PermissionDenied, Role
+from workspace_billing import BillingError, PermissionDenied, Role, SubscriptionOverview
 from workspace_billing.integrations.fastapi import billing_router
 from workspace_billing.integrations.web import ReturnUrls
 
@@ -103,6 +103,12 @@ def back(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=303)
 
 
+def refused(request: Request, error: BillingError, to: str) -> Response:
+    """Back to ``to``, showing the library's reason in the user's language."""
+    flash(request, "error", error.user_message(language(request)))
+    return back(to)
+
+
 def attempt(request: Request, to: str, action: Callable[[], object], done: str | None) -> Response:
     """Run ``action``; on a refusal, show the library's message in the user's language."""
     try:
@@ -166,8 +172,7 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
         try:
             ws = billing.create_workspace(owner=user, name=name)
         except BillingError as e:
-            flash(request, "error", e.user_message(language(request)))
-            return back("/workspaces")
+            return refused(request, e, "/workspaces")
         return back(f"/w/{ws.id}")
 
     def membership(request: Request, workspace_id: str) -> tuple[str, Role]:
@@ -197,54 +202,46 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
         )
 
     def admin_page(
-        request: Request, workspace_id: str, page: Callable[[str], Response]
+        request: Request,
+        workspace_id: str,
+        template: str,
+        more: Callable[[str, SubscriptionOverview], dict[str, Any]],
     ) -> Response:
+        """A page of the Administration section: ``template`` with the workspace, its
+        overview (``o``) and what ``more`` adds for the owner and admins; for anyone
+        else, the library's refusal on a 403 page."""
         user, _ = membership(request, workspace_id)
+        ws = billing.workspace(workspace_id)
         try:
-            return page(user)
+            overview = billing.subscription(workspace_id, actor=user)
+            context = more(user, overview)
         except PermissionDenied as e:
-            return render(
-                request,
-                "forbidden.html",
-                status=403,
-                ws=billing.workspace(workspace_id),
-                message=e.user_message(language(request)),
-            )
+            message = e.user_message(language(request))
+            return render(request, "forbidden.html", status=403, ws=ws, message=message)
+        return render(request, template, ws=ws, o=overview, **context)
 
     @app.get("/w/{workspace_id}/subscription", response_class=HTMLResponse)
     def subscription(request: Request, workspace_id: str, paid: int = 0) -> Response:
-        def page(user: str) -> Response:
-            overview = billing.subscription(workspace_id, actor=user)
+        def more(user: str, overview: SubscriptionOverview) -> dict[str, Any]:
             if paid:
                 flash(request, "ok", say(language(request), "paid"))
             plan = billing.catalog.plan(overview.plan)
-            features = [f for f in billing.catalog.features if plan.features.get(f.id)]
-            return render(
-                request,
-                "subscription.html",
-                ws=billing.workspace(workspace_id),
-                o=overview,
-                plan=plan,
-                features=features,
-                invoices=billing.invoices(workspace_id, actor=user, limit=12),
-            )
+            return {
+                "plan": plan,
+                "features": [f for f in billing.catalog.features if plan.features.get(f.id)],
+                "invoices": billing.invoices(workspace_id, actor=user, limit=12),
+            }
 
-        return admin_page(request, workspace_id, page)
+        return admin_page(request, workspace_id, "subscription.html", more)
 
     @app.get("/w/{workspace_id}/plans", response_class=HTMLResponse)
     def plans(request: Request, workspace_id: str) -> Response:
-        def page(user: str) -> Response:
-            overview = billing.subscription(workspace_id, actor=user)
-            return render(
-                request,
-                "plans.html",
-                ws=billing.workspace(workspace_id),
-                o=overview,
-                plans=billing.plans(),
-                catalog=billing.catalog,
-            )
-
-        return admin_page(request, workspace_id, page)
+        return admin_page(
+            request,
+            workspace_id,
+            "plans.html",
+            lambda user, overview: {"plans": billing.plans(), "catalog": billing.catalog},
+        )
 
     @app.post("/w/{workspace_id}/upgrade")
     def upgrade(
@@ -261,8 +258,7 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
                 cancel_url=urls.of(urls.cancel, workspace_id),
             )
         except BillingError as e:
-            flash(request, "error", e.user_message(language(request)))
-            return back(f"/w/{workspace_id}/plans")
+            return refused(request, e, f"/w/{workspace_id}/plans")
         services.outbox.pump()
         return back(checkout.url or f"/w/{workspace_id}/subscription")
 
@@ -274,8 +270,7 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
                 workspace_id, actor=user, return_url=urls.of(urls.portal, workspace_id)
             )
         except BillingError as e:
-            flash(request, "error", e.user_message(language(request)))
-            return back(f"/w/{workspace_id}/subscription")
+            return refused(request, e, f"/w/{workspace_id}/subscription")
         lang = language(request)
         return back(f"{url}{'&' if '?' in url else '?'}lang={lang}")
 
@@ -316,18 +311,15 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
 
     @app.get("/w/{workspace_id}/members", response_class=HTMLResponse)
     def members(request: Request, workspace_id: str) -> Response:
-        def page(user: str) -> Response:
-            overview = billing.subscription(workspace_id, actor=user)
-            return render(
-                request,
-                "members.html",
-                ws=billing.workspace(workspace_id),
-                o=overview,
-                members=billing.members(workspace_id),
-                invitations=billing.invitations(workspace_id),
-            )
-
-        return admin_page(request, workspace_id, page)
+        return admin_page(
+            request,
+            workspace_id,
+            "members.html",
+            lambda user, overview: {
+                "members": billing.members(workspace_id),
+                "invitations": billing.invitations(workspace_id),
+            },
+        )
 
     @app.post("/w/{workspace_id}/members")
     def add_member(
@@ -390,8 +382,7 @@ def _pages(app: FastAPI, services: Services, urls: ReturnUrls) -> None:
         try:
             member = billing.accept_invitation(invitation_id, user=user)
         except BillingError as e:
-            flash(request, "error", e.user_message(language(request)))
-            return back("/workspaces")
+            return refused(request, e, "/workspaces")
         return back(f"/w/{member.workspace_id}")
 
     @app.get("/mailbox", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from workspace_billing import Money
+from workspace_billing.providers.local.texts import money_text
 
 LANGUAGES = ("fr", "en")
 
@@ -228,11 +229,6 @@ def day(when: datetime | None, language: str) -> str:
 
 
 def money(amount: Money | None, language: str) -> str:
-    """The library's own rendering (integer minor units, the currency's exponent),
-    with French separators for French."""
-    if amount is None:
-        return ""
-    text = str(amount)
-    if language == "fr":
-        return text.translate({ord(","): "\u202f", ord("."): ","})
-    return text
+    """As the local provider's pages write it: the library's own rendering (integer
+    minor units, the currency's exponent), with French separators for French."""
+    return "" if amount is None else money_text(amount, language)

@@ -512,6 +512,34 @@ class TestThreadConnectionsOnSQLite:
         assert billing.subscription(ws.id, actor="alice").seats_used == 3
         store.dispose()
 
+    def test_a_host_listener_sees_every_statement_of_the_request_paths(
+        self, tmp_path: Path
+    ) -> None:
+        """Statements run on the driver directly unless the host watches them: then
+        its listeners see every one, on its engine or on every engine (tracing)."""
+        seen: list[str] = []
+
+        def heard(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+            seen.append(statement.split(maxsplit=1)[0])
+
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+        sa.event.listen(engine, "before_cursor_execute", heard)
+        hosts = SQLStore(engine)
+        hosts.create_schema()
+        sa.event.listen(sa.Engine, "before_cursor_execute", heard)  # a tracer's, on all
+        try:
+            own = SQLStore.from_url(f"sqlite:///{tmp_path / 'own.db'}", create_schema=True)
+            for store in (hosts, own):
+                billing, _ = billing_on(store)
+                ws = billing.create_workspace(owner="alice", name="Acme")
+                seen.clear()
+                assert billing.has_feature(ws.id, "sso")
+                billing.add_member(ws.id, actor="alice", user="bob")
+                assert {"SELECT", "INSERT"} <= set(seen)
+                store.dispose()
+        finally:
+            sa.event.remove(sa.Engine, "before_cursor_execute", heard)
+
     def test_a_host_that_watches_statements_keeps_the_pool(self, tmp_path: Path) -> None:
         """``echo`` (or a host's listeners) sees every statement: nothing runs on the
         threads' connections then."""

@@ -158,6 +158,13 @@ class TestTheViews:
         wrong = call("PUT", f"workspaces/{ws_id}/members/bob")
         assert (wrong.status_code, wrong["Allow"]) == (405, "DELETE, PATCH")
 
+    def test_r17_a_malformed_body_is_a_400_and_changes_nothing(self, project: Project) -> None:
+        ws = project.billing.create_workspace(owner="alice", name="Acme")
+        url = f"/billing/workspaces/{ws.id}/members"
+        got = Client().generic("POST", url, b"{not json", headers={"X-User": "alice"})
+        assert (got.status_code, got.json()["error"]["field"]) == (400, "body")
+        assert [m.user for m in project.billing.members(ws.id)] == ["alice"]
+
     def test_csrf_protects_the_api_but_not_the_signed_webhook(self, project: Project) -> None:
         ws = project.billing.create_workspace(owner="alice", name="Acme")
         strict = {"client": {"enforce_csrf_checks": True}}

@@ -150,7 +150,9 @@ class TestTheBillingPage:
         resume = host.as_user("alice", "POST", f"/workspaces/{ws_id}/resume")
         assert (resume.status_code, resume.json()["cancel_at_period_end"]) == (200, False)
 
-    def test_r6_the_return_urls_are_the_hosts_never_the_requests(self, host: Host) -> None:
+    def test_r6_the_return_urls_are_the_hosts_never_the_requests(
+        self, host: Host, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         ws = host.billing.create_workspace(owner="alice", name="Acme")
         got = host.as_user("alice", "POST", f"/workspaces/{ws.id}/upgrade", json={
             "plan": "business", "seats": 2, "success_url": "https://evil.example/",
@@ -159,10 +161,20 @@ class TestTheBillingPage:
         sent = host.provider.last_checkout_request
         assert sent is not None
         assert sent.success_url == f"https://app.example/w/{ws.id}/billing?paid=1"
+        returns: list[str] = []
+        portal_url = host.provider.portal_url
+
+        def spy(customer_ref: str, *, return_url: str, idempotency_key: str) -> str:
+            returns.append(return_url)
+            return portal_url(customer_ref, return_url=return_url,
+                              idempotency_key=idempotency_key)  # fmt: skip
+
+        monkeypatch.setattr(host.provider, "portal_url", spy)
         portal = host.as_user("alice", "POST", f"/workspaces/{ws.id}/portal",
                               json={"return_url": "https://evil.example/"})  # fmt: skip
         assert portal.status_code == 200
         assert portal.json()["url"].startswith("https://")
+        assert returns == [f"https://app.example/w/{ws.id}/billing"]
 
     def test_r7_enterprise_goes_to_sales(self, host: Host) -> None:
         ws = host.billing.create_workspace(owner="alice", name="Acme")

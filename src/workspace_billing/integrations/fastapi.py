@@ -31,11 +31,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ..billing import Billing
 from ..errors import BillingError
-from .web import ROUTES, Call, Reply, ReturnUrls, Route, answer, body_of, error_reply
+from .web import ROUTES, Reply, ReturnUrls, Route, error_reply, respond
 from .web import negotiate_locale as _negotiate
 from .web import webhook_reply as _webhook_reply
 
-__all__ = ["billing_error_handler", "billing_router", "request_locale"]
+__all__ = ["billing_error_handler", "billing_router", "request_locale", "webhook_endpoint"]
 
 
 def request_locale(request: Request) -> str:
@@ -104,12 +104,12 @@ def _endpoint(
     async def endpoint(
         request: Request, user: str = Depends(current_user), language: str = Depends(locale)
     ) -> Response:
-        try:
-            body = body_of(await request.body()) if route.method in {"POST", "PATCH"} else {}
-        except BillingError as e:
-            return _response(error_reply(e, language))
-        call = Call(user, dict(request.path_params), dict(request.query_params), body)
-        return _response(await run_in_threadpool(answer, billing, urls, route, call, language))
+        raw_body = await request.body()
+        reply = await run_in_threadpool(
+            respond, billing, urls, route, user=user, params=dict(request.path_params),
+            query=dict(request.query_params), raw_body=raw_body, locale=language,
+        )  # fmt: skip
+        return _response(reply)
 
     endpoint.__name__ = f"billing_{route.name}"
     return endpoint

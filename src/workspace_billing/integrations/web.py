@@ -2,8 +2,9 @@
 
 Each route is a plain function of ``Billing`` and a parsed request (``Call``)
 returning a JSON-ready value; a framework integration (``integrations.fastapi``,
-``integrations.django``) only turns its own request into a ``Call`` and the
-value or the ``BillingError`` into its own response. The routes check nothing
+``integrations.django``) only hands the parts of its own request to ``respond``
+(which reads the body and answers the value or the ``BillingError`` as a
+``Reply``) and turns the ``Reply`` into its own response. The routes check nothing
 the library does not check already: ``Billing`` refuses a bad type, a bad
 value or a user without the right role with a typed error, which becomes an
 HTTP status and a localized message here (``error_reply``).
@@ -23,6 +24,7 @@ import attrs
 from ..billing import Billing
 from ..errors import BillingError, InvalidRequest, NotFound
 from ..jsonable import JSONDict
+from ..messages import LOCALES
 from ..permissions import require_manager
 
 __all__ = [
@@ -35,10 +37,9 @@ __all__ = [
     "body_of",
     "error_reply",
     "negotiate_locale",
+    "respond",
     "webhook_reply",
 ]
-
-SUPPORTED_LOCALES = ("en", "fr")
 
 
 @attrs.frozen
@@ -125,7 +126,7 @@ def negotiate_locale(accept_language: str | None) -> str:
                 quality = 0.0
         weighted.append((-quality, position, tag.strip().lower().split("-")[0]))
     for _, _, language in sorted(weighted):
-        if language in SUPPORTED_LOCALES:
+        if language in LOCALES:
             return language
     return "en"
 
@@ -329,3 +330,23 @@ def answer(billing: Billing, urls: ReturnUrls, route: Route, call: Call, locale:
         return Reply(route.status, route.handler(billing, urls, call))
     except BillingError as e:
         return error_reply(e, locale)
+
+
+def respond(
+    billing: Billing,
+    urls: ReturnUrls,
+    route: Route,
+    *,
+    user: str | None,
+    params: Mapping[str, str],
+    query: Mapping[str, str],
+    raw_body: bytes,
+    locale: str,
+) -> Reply:
+    """A request as a framework hands it over, answered: the raw body of a ``POST`` or
+    ``PATCH`` read as JSON (``body_of``; a malformed one is a 400), then ``answer``."""
+    try:
+        body = body_of(raw_body) if route.method in {"POST", "PATCH"} else {}
+    except BillingError as e:
+        return error_reply(e, locale)
+    return answer(billing, urls, route, Call(user, params, query, body), locale)

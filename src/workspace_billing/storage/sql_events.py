@@ -13,30 +13,21 @@ from collections.abc import Sequence
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from ..events import Event
-from .driver import Runner
 from .postgres import _cursor_horizon, _insert_with_cursors, _late_cursors
-from .rows import Codec, event_from, event_row, raw_columns
+from .rows import event_from, event_row, raw_columns
 from .schema import events
 from .statements import _APPEND_EVENTS, INSERT_EVENT, LAST_ROWID, RECORD_EVENT
+from .uow_part import UnitOfWorkPart
 
 __all__ = ["EventRows"]
 
 
-class EventRows:
-    """The event methods of the SQL unit of work (mixed into ``_SQLUnitOfWork``,
-    which provides the connection, its runner and the dialect's codec)."""
+class EventRows(UnitOfWorkPart):
+    """The event methods of the SQL unit of work."""
 
-    _conn: Connection
-    _run: Runner
-    _dialect: str
-    _codec: Codec
     _late: bool
-
-    def _write(self) -> None:
-        raise NotImplementedError  # the unit of work's: refuses a read-only one
 
     def append_events(self, new: Sequence[Event]) -> list[Event]:
         self._write()

@@ -25,9 +25,10 @@ from sqlalchemy.sql.dml import ReturningDelete
 
 from ..invitation import Invitation
 from ..workspace import Role
-from .driver import Prepared, Runner
+from .driver import Prepared
 from .rows import Codec, raw_columns, raw_param
 from .schema import invitations as table
+from .uow_part import UnitOfWorkPart
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -120,19 +121,8 @@ def snapshot_invitations(conn: Connection, codec: Codec) -> tuple[Invitation, ..
     return tuple(invitation_from(row, codec) for row in rows)
 
 
-class InvitationRows:
-    """The invitation methods of the SQL unit of work (mixed into ``_SQLUnitOfWork``,
-    which provides the connection, its runner and the dialect's codec)."""
-
-    _conn: Connection
-    _run: Runner
-    _dialect: str
-    _codec: Codec
-    _read_only: bool
-
-    def _invitations_written(self) -> None:
-        if self._read_only:
-            raise RuntimeError("this unit of work is read-only")
+class InvitationRows(UnitOfWorkPart):
+    """The invitation methods of the SQL unit of work."""
 
     def invitations(self, workspace_id: str, *, for_update: bool = False) -> list[Invitation]:
         locking = for_update and self._dialect == "postgresql" and not self._read_only
@@ -145,11 +135,11 @@ class InvitationRows:
         return invitation_from(row, self._codec) if row is not None else None
 
     def add_invitation(self, invitation: Invitation) -> None:
-        self._invitations_written()
+        self._write()
         self._run.execute(INSERT_INVITATION, invitation_row(invitation, self._codec))
 
     def delete_invitations(self, invitation_ids: Sequence[str]) -> None:
-        self._invitations_written()
+        self._write()
         if len(invitation_ids) == 1:
             self._run.execute(DELETE_INVITATION, {"id": invitation_ids[0]})
         elif invitation_ids:
@@ -170,7 +160,7 @@ class InvitationRows:
         return found
 
     def expire_invitations(self, now: datetime, limit: int) -> list[Invitation]:
-        self._invitations_written()
+        self._write()
         params = {"now": self._codec.datetime_out(now), "limit": limit}
         rows = self._conn.execute(_EXPIRE[self._dialect], params)
         expired = [invitation_from(row, self._codec) for row in rows]

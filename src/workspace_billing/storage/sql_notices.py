@@ -19,14 +19,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from ..subscription import SubscriptionStatus
 from ..workspace import Workspace
 from .driver import Prepared, execute, execute_many
-from .rows import RAW, Codec, raw_columns, raw_param, workspace_from
+from .rows import RAW, raw_columns, raw_param, workspace_from
 from .schema import notices, workspaces
 from .statements import _json_datetime, _recordset
+from .uow_part import UnitOfWorkPart
 
 _WS = workspaces.c
 
@@ -86,17 +86,8 @@ _MARK_SQLITE = Prepared(_mark_sqlite())
 _MARK_POSTGRES = Prepared(_mark_postgres())
 
 
-class NoticeSteps:
+class NoticeSteps(UnitOfWorkPart):
     """``claim_upcoming`` and ``mark_noticed`` of the SQL unit of work (see the port)."""
-
-    _conn: Connection
-    _codec: Codec
-    _dialect: str
-    _read_only: bool
-
-    def _writing(self) -> None:
-        if self._read_only:
-            raise RuntimeError("this unit of work is read-only")
 
     def claim_upcoming(
         self,
@@ -107,7 +98,7 @@ class NoticeSteps:
         renewal_until: datetime | None,
         after: tuple[datetime, str] | None = None,
     ) -> list[Workspace]:
-        self._writing()
+        self._write()
         windows = [until for until in (trial_until, renewal_until) if until is not None]
         if not windows:
             return []
@@ -128,7 +119,7 @@ class NoticeSteps:
         return [workspace_from(row, self._codec) for row in self._conn.execute(query, params)]
 
     def mark_noticed(self, noticed: Sequence[tuple[str, datetime]]) -> set[str]:
-        self._writing()
+        self._write()
         if not noticed:
             return set()
         dt = self._codec.datetime_out

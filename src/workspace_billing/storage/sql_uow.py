@@ -109,10 +109,6 @@ class _SQLUnitOfWork(EventRows, NoticeSteps, InvitationRows):
             dialect == "postgresql" and lock_on_read and not read_only and _xid_assigned(conn)
         )
 
-    def _write(self) -> None:
-        if self._read_only:
-            raise RuntimeError("this unit of work is read-only")
-
     # --------------------------------------------------------------- workspaces
 
     def get_workspace(self, workspace_id: str, *, for_update: bool = False) -> Workspace | None:

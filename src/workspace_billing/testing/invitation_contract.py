@@ -10,6 +10,7 @@ and hand each expired invitation to exactly one expiring transaction.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -149,27 +150,37 @@ class InvitationContract:
             for n in range(12):
                 uow.add_invitation(_invitation(n, days=1))
         taken: list[str] = []
-        errors: list[BaseException] = []
         lock = threading.Lock()
 
         def expire() -> None:
-            try:
-                while True:
-                    with store.unit_of_work() as uow:
-                        batch = uow.expire_invitations(_T0 + timedelta(days=2), 2)
-                    with lock:
-                        taken.extend(i.id for i in batch)
-                    if not batch:
-                        return
-            except BaseException as e:  # noqa: BLE001 - collected and re-raised below
-                errors.append(e)
+            while True:
+                with store.unit_of_work() as uow:
+                    batch = uow.expire_invitations(_T0 + timedelta(days=2), 2)
+                with lock:
+                    taken.extend(i.id for i in batch)
+                if not batch:
+                    return
 
-        threads = [threading.Thread(target=expire) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        in_threads(expire, 4)
         assert sorted(taken) == sorted(f"inv_{n}" for n in range(12))
         assert store.snapshot().invitations == ()
+
+
+def in_threads(work: Callable[[], object], count: int) -> None:
+    """Run ``work`` in ``count`` threads at once; the first error any raised is
+    raised here, once all are done."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - collected and re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -9,7 +9,6 @@ pytest, so ``workspace_billing.testing`` never imports this module itself.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from ..ports import Store
 from ..renewal import renewal_in_place
 from ..subscription import Subscription, SubscriptionStatus
 from ..workspace import Member, MemberStatus, Role, Workspace
-from .invitation_contract import InvitationContract
+from .invitation_contract import InvitationContract, in_threads
 
 __all__ = ["StoreContract"]
 
@@ -412,23 +411,14 @@ class StoreContract(InvitationContract):
         """Rule R8's atomic seat check rests on this: no lost update under contention."""
         with store.unit_of_work() as uow:
             uow.add_workspace(_workspace())
-        errors: list[BaseException] = []
 
         def bump() -> None:
-            try:
-                with store.unit_of_work() as uow:
-                    ws = uow.get_workspace("ws_1", for_update=True)
-                    assert ws is not None
-                    uow.save_workspace(attrs.evolve(ws, member_seq=ws.member_seq + 1))
-            except BaseException as e:  # noqa: BLE001 - collected and re-raised below
-                errors.append(e)
+            with store.unit_of_work() as uow:
+                ws = uow.get_workspace("ws_1", for_update=True)
+                assert ws is not None
+                uow.save_workspace(attrs.evolve(ws, member_seq=ws.member_seq + 1))
 
-        threads = [threading.Thread(target=bump) for _ in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        in_threads(bump, 12)
         with store.unit_of_work() as uow:
             ws = uow.get_workspace("ws_1")
             assert ws is not None

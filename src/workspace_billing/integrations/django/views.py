@@ -8,8 +8,7 @@ from collections.abc import Callable, Mapping
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ...errors import BillingError
-from ..web import Call, Reply, Route, answer, body_of, error_reply, negotiate_locale, webhook_reply
+from ..web import Reply, Route, negotiate_locale, respond, webhook_reply
 from . import conf
 
 __all__ = ["api_view", "webhook"]
@@ -36,12 +35,11 @@ def api_view(routes: Mapping[str, Route]) -> Callable[..., HttpResponse]:
         user = conf.current_user(request)
         if user is None:
             return JsonResponse({"error": {"code": "not_signed_in"}}, status=401)
-        try:
-            body = body_of(request.body) if route.method in {"POST", "PATCH"} else {}
-        except BillingError as e:
-            return _response(error_reply(e, language))
-        call = Call(user, params, {k: request.GET.get(k, "") for k in request.GET}, body)
-        return _response(answer(conf.billing(), conf.return_urls(), route, call, language))
+        query = {k: request.GET.get(k, "") for k in request.GET}
+        return _response(respond(
+            conf.billing(), conf.return_urls(), route, user=user, params=params, query=query,
+            raw_body=request.body, locale=language,
+        ))  # fmt: skip
 
     return view
 
