@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-__all__ = ["DOMAIN", "LOCALES", "USER_MESSAGES", "render"]
+__all__ = ["DOMAIN", "LOCALES", "USER_MESSAGES", "negotiate", "render"]
 
 DOMAIN = "workspace_billing"
 LOCALES = ("en", "fr")
@@ -143,6 +143,26 @@ def language(locale: str | None) -> str:
         return "en"
     lang = locale.replace("-", "_").split("_", 1)[0].lower()
     return lang if lang in LOCALES else "en"
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The first language of an ``Accept-Language`` header (by its ``q`` weights, then
+    its order) that the library speaks, else ``en``; one weighted ``q=0`` is refused
+    by the header itself and never chosen."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((-quality, position, tag.strip().lower().split("-")[0]))
+    for minus_quality, _, lang in sorted(weighted):
+        if lang in LOCALES and minus_quality < 0:
+            return lang
+    return "en"
 
 
 @cache

@@ -342,6 +342,7 @@ def test_the_router_works_on_the_sql_store(tmp_path: Path) -> None:
     [
         (None, "en"), ("", "en"), ("fr", "fr"), ("fr-FR,fr;q=0.9", "fr"),
         ("de-DE,fr;q=0.5,en;q=0.8", "en"), ("de, fr;q=0.1", "fr"), ("en;q=oops, fr", "fr"),
+        ("fr;q=0", "en"), ("fr;q=0, en;q=0.5", "en"),
     ],
 )  # fmt: skip
 def test_the_language_of_messages_follows_accept_language(

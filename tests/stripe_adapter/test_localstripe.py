@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import pytest
 import stripe
+from tests.stripe_adapter.conftest import WEBHOOK_SECRET, Receiver
 
-from conftest import WEBHOOK_SECRET, Receiver
 from workspace_billing import (
     Billing,
     Catalog,

@@ -24,7 +24,7 @@ import attrs
 from ..billing import Billing
 from ..errors import BillingError, InvalidRequest, NotFound
 from ..jsonable import JSONDict
-from ..messages import LOCALES
+from ..messages import negotiate
 from ..permissions import require_manager
 
 __all__ = [
@@ -113,22 +113,7 @@ class Route:
 
 def negotiate_locale(accept_language: str | None) -> str:
     """The first language of an ``Accept-Language`` header the library speaks, else ``en``."""
-    if not accept_language:
-        return "en"
-    weighted: list[tuple[float, int, str]] = []
-    for position, part in enumerate(accept_language.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        weighted.append((-quality, position, tag.strip().lower().split("-")[0]))
-    for _, _, language in sorted(weighted):
-        if language in LOCALES:
-            return language
-    return "en"
+    return negotiate(accept_language)
 
 
 def error_reply(error: BillingError, locale: str | None) -> Reply:

@@ -9,7 +9,7 @@ the host delivers (``deliver``) in any order, as often as it likes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -31,7 +31,7 @@ from ..ports import (
 from . import simulated
 from .fake_invoices import FakeInvoices
 from .fake_state import TEST_CARD, FakeInvoice, FakeProviderState, _Checkout
-from .simulated_webhooks import parse, sign, verify, webhook_body
+from .simulated_webhooks import WebhookHandler, parse, sign, verify
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -41,8 +41,6 @@ __all__ = [
     "FakePaymentProvider",
     "WebhookHandler",
 ]
-
-WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
 
 SIGNATURE_HEADER = "Fake-Signature"
 """The header that carries the fake's webhook signatures."""
@@ -253,10 +251,7 @@ class FakePaymentProvider(FakeProviderState):
                     self._announce("subscription.deleted", sub)
             del self._customers[customer_ref]
             self.payment_methods.pop(customer_ref, None)
-            event_id, now = self._new_id("evt"), self._clock.now()
-            body = webhook_body(event_id, "customer.deleted", None, workspace_id, now,
-                                customer=customer_ref)  # fmt: skip
-            self._webhooks.append(body)
+            self._queue("customer.deleted", None, workspace_id, customer=customer_ref)
 
     def update_card(self, customer_ref: str, card: PaymentMethod | None) -> None:
         """Change (or remove) the customer's default card as in the provider's portal,
@@ -267,10 +262,7 @@ class FakePaymentProvider(FakeProviderState):
                 self.payment_methods.pop(customer_ref, None)
             else:
                 self.payment_methods[customer_ref] = card
-            event_id, now = self._new_id("evt"), self._clock.now()
-            body = webhook_body(event_id, "customer.updated", None, workspace_id, now,
-                                customer=customer_ref)  # fmt: skip
-            self._webhooks.append(body)
+            self._queue("customer.updated", None, workspace_id, customer=customer_ref)
 
     def pause(self, subscription_ref: str) -> None:
         """Pause collection as the provider may (no invoices, no renewals) until ``unpause``."""

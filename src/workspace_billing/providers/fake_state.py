@@ -28,7 +28,7 @@ from ..ports import (
     ProviderStatus,
 )
 from .fake_invoices import FakeInvoice, FakeInvoices, _Bill
-from .simulated import Grant, SimSubscription, check_key, check_limit, fingerprint, renew
+from .simulated import Grant, SimSubscription, check_key, check_limit, fingerprint, renew, replay
 from .simulated_webhooks import webhook_body
 
 __all__ = ["TEST_CARD", "FakeInvoice"]
@@ -114,12 +114,8 @@ class FakeProviderState:
         with self._lock:
             self._catch_up()
             if key in self._idempotency:
-                seen, result = self._idempotency[key]
-                if seen != seen_as:
-                    raise ProviderError(f"idempotency key {key!r} was used with other parameters")
-                if isinstance(result, PaymentActionRequired):
-                    raise result  # still waiting for the customer: the same page
-                return result  # type: ignore[return-value]
+                seen, answer = self._idempotency[key]
+                return replay(key, seen_as, seen, answer)  # type: ignore[return-value]
             try:
                 value = action()
             except PaymentActionRequired as waiting:
@@ -174,8 +170,14 @@ class FakeProviderState:
         self._soonest_end = min(live, default=None)
 
     def _announce(self, kind: str, sub: SimSubscription, **extra: str) -> None:
+        self._queue(kind, sub.ref, sub.workspace_id, **extra)
+
+    def _queue(
+        self, kind: str, subscription_ref: str | None, workspace_id: str, **extra: str
+    ) -> None:
+        """Queue a webhook of ``kind`` (``extra``: more references, ``customer=``...)."""
         event_id, now = self._new_id("evt"), self._clock.now()
-        body = webhook_body(event_id, kind, sub.ref, sub.workspace_id, now, **extra)
+        body = webhook_body(event_id, kind, subscription_ref, workspace_id, now, **extra)
         self._webhooks.append(body)
 
 
@@ -188,7 +190,7 @@ class _MemoryLedger:
     def now(self) -> datetime:
         return self._state._clock.now()
 
-    def take_decline(self, customer: str, *, on_session: bool) -> bool:
+    def take_decline(self, customer: str) -> bool:
         if not self._state._failures:
             return False
         self._state._failures -= 1

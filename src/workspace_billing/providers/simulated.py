@@ -17,7 +17,8 @@ provider on its development server. So both run the rules written here:
   waiting payment and settling an overdue one do;
 - what a payment grants once paid, at once or when the customer authenticates
   (``Grant``), kept as data so a provider may store it and grant it later;
-- the idempotency key and list limit checks.
+- the idempotency key and list limit checks, and what a write made again with
+  its key answers (``replay``).
 
 Each provider keeps its state its own way, behind the ``Ledger`` protocol:
 the fake in dictionaries, the local provider in SQL rows.
@@ -66,6 +67,7 @@ __all__ = [
     "increase_seats",
     "quote",
     "renew",
+    "replay",
     "resume",
     "schedule_decrease",
     "settle",
@@ -175,7 +177,7 @@ class Ledger(Protocol):
 
     def now(self) -> datetime: ...
 
-    def take_decline(self, customer: str, *, on_session: bool) -> bool:
+    def take_decline(self, customer: str) -> bool:
         """Whether the card ``customer`` pays with is declined: a queued decline
         (``fail_next_payment``) is spent, or the card always declines."""
         ...
@@ -268,7 +270,7 @@ def charge(
     created = period[0] if reason == "renewal" else now
     if amount.amount <= 0:
         ledger.attempted(ref, Money.zero(amount.currency), True, reason)
-    elif ledger.take_decline(customer, on_session=on_session):
+    elif ledger.take_decline(customer):
         ledger.attempted(ref, amount, False, reason)
         if not on_session:  # a change is given up; a renewal stays open, retried
             status = InvoiceStatus.OPEN if reason == "renewal" else InvoiceStatus.VOID
@@ -454,6 +456,21 @@ def check_key(key: str) -> None:
 def fingerprint(params: object) -> str:
     """What a write was asked, to refuse its key reused with other parameters."""
     return hashlib.sha256(repr(params).encode()).hexdigest()
+
+
+def replay(key: str, asked: str, seen: str, answer: object) -> object:
+    """What a write made again with ``key`` answers: the first call's ``answer``.
+
+    Refused when the key was first used with other parameters (``seen`` is
+    that call's ``fingerprint``, ``asked`` this one's); a payment still waiting
+    for the customer raises its ``PaymentActionRequired`` again (the same page).
+    A declined payment is never kept, so the same change can be retried.
+    """
+    if seen != asked:
+        raise ProviderError(f"idempotency key {key!r} was used with other parameters")
+    if isinstance(answer, PaymentActionRequired):
+        raise answer
+    return answer
 
 
 def check_limit(limit: int) -> None:

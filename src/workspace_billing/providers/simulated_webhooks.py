@@ -13,14 +13,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import WebhookVerificationError
 from ..ports import ProviderEvent, ProviderEventType
 
-__all__ = ["EVENT_TYPES", "parse", "sign", "verify", "webhook_body"]
+__all__ = ["EVENT_TYPES", "WebhookHandler", "parse", "sign", "verify", "webhook_body"]
+
+WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
+"""Takes a webhook as an endpoint would: the raw body and the headers."""
 
 EVENT_TYPES = {
     "checkout.completed": ProviderEventType.CHECKOUT_COMPLETED,

@@ -71,7 +71,7 @@ class Books:
     def now(self) -> datetime:
         return self._clock.now()
 
-    def take_decline(self, customer: str, *, on_session: bool) -> bool:
+    def take_decline(self, customer: str) -> bool:
         if self._behaviour(customer) in (CardBehaviour.DECLINED, CardBehaviour.DECLINES_LATER):
             return True
         return self._spend("declines")

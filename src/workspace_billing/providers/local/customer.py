@@ -126,14 +126,14 @@ class CustomerActions(LocalProviderState):
         (or a queued ``fail_next_payment``) is ``DECLINED`` and starts nothing."""
 
         def pay(books: Books) -> CheckoutOutcome:
-            _, row = books.checkout(checkout_id)
+            request, row = books.checkout(checkout_id)
             if row.subscription_ref is not None:
                 return CheckoutOutcome.PAID  # paid already: a second click changes nothing
             asks = (CardBehaviour.AUTHENTICATE_ONCE, CardBehaviour.ALWAYS_AUTHENTICATE)
             if card.behaviour in asks:
                 books.update_checkout(checkout_id, waiting_card=card_json(card))
                 return CheckoutOutcome.AUTHENTICATE
-            return self._start(books, checkout_id, card)
+            return self._start(books, checkout_id, request, card)
 
         try:
             return self._act(pay)
@@ -145,7 +145,7 @@ class CustomerActions(LocalProviderState):
         card they typed; only a completed one is charged."""
 
         def answer(books: Books) -> CheckoutOutcome:
-            _, row = books.checkout(checkout_id)
+            request, row = books.checkout(checkout_id)
             if row.subscription_ref is not None:
                 return CheckoutOutcome.PAID
             if row.waiting_card is None:
@@ -153,22 +153,22 @@ class CustomerActions(LocalProviderState):
             books.update_checkout(checkout_id, waiting_card=None)
             if not confirmed:
                 return CheckoutOutcome.NOT_AUTHENTICATED
-            return self._start(books, checkout_id, card_from_json(row.waiting_card))
+            return self._start(books, checkout_id, request, card_from_json(row.waiting_card))
 
         try:
             return self._act(answer)
         except PaymentFailed:
             return CheckoutOutcome.DECLINED
 
-    def _start(self, books: Books, checkout_id: str, card: TestCard) -> CheckoutOutcome:
-        request, _ = books.checkout(checkout_id)
+    def _start(
+        self, books: Books, checkout_id: str, request: CheckoutRequest, card: TestCard
+    ) -> CheckoutOutcome:
         books.paying_with = card
-        ref = new_id("sub")
-        sub = simulated.start_subscription(books, ref, request, cards={})
+        paid_with = {request.customer_ref: card.method}  # kept on file once it paid
+        sub = simulated.start_subscription(books, new_id("sub"), request, cards=paid_with)
         books.keep_card(request.customer_ref, card)
-        sub.cards = {request.customer_ref: card.method}
         books.insert(sub)
-        books.update_checkout(checkout_id, subscription_ref=ref)
+        books.update_checkout(checkout_id, subscription_ref=sub.ref)
         simulated.announce_start(books, sub, checkout_id)
         return CheckoutOutcome.PAID
 
@@ -196,10 +196,8 @@ class CustomerActions(LocalProviderState):
             sub = self._portal_sub(books, session_id, ref)
             self._check_seats(seats)
             request = QuoteRequest(sub.plan, sub.interval, seats, sub.unit_amount, sub.ref)
-            quote = simulated.quote(sub, request, books.now())
-            if seats <= sub.seats:  # a decrease waits for the renewal: nothing now
-                quote = Quote(Money.zero(quote.due_now.currency), quote.recurring)
-            return sub.view(), quote
+            # A decrease waits for the renewal: never negative, nothing is due now.
+            return sub.view(), simulated.quote(sub, request, books.now())
 
         return self._run(price)
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
 
 from ...errors import InvalidRequest
+from ..simulated_webhooks import WebhookHandler
 
 __all__ = ["DeliveryReport", "PendingWebhook", "WebhookHandler", "check_target", "send"]
-
-WebhookHandler = Callable[[bytes, Mapping[str, str]], object]
-"""Takes a webhook as an endpoint would: the raw body and the headers."""
 
 
 @attrs.frozen

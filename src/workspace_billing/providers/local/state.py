@@ -21,16 +21,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from ...catalog import Catalog
-from ...errors import (
-    BillingError,
-    InvalidRequest,
-    PaymentActionRequired,
-    PaymentFailed,
-    ProviderError,
-)
+from ...errors import BillingError, InvalidRequest, PaymentActionRequired, PaymentFailed
 from ...ports import Clock
 from ...storage.engine import BEGIN_OPTION, configure_sqlite, secrets_of, translated
-from ..simulated import check_key, fingerprint
+from ..simulated import check_key, fingerprint, replay
 from ..simulated_webhooks import sign
 from . import schema
 from .answers import decode_result, encode_result
@@ -185,12 +179,7 @@ class LocalProviderState:
             kept = books.remembered(key)
             if kept is not None:
                 seen, answer = kept
-                if seen != seen_as:
-                    raise ProviderError(f"idempotency key {key!r} was used with other parameters")
-                answered = decode_result(answer)
-                if isinstance(answered, PaymentActionRequired):
-                    raise answered  # still waiting for the customer: the same page
-                return cast(_T, answered)
+                return cast(_T, replay(key, seen_as, seen, decode_result(answer)))
             try:
                 value = work(books)
             except PaymentActionRequired as waiting:

@@ -14,11 +14,12 @@ from datetime import datetime
 
 from ...catalog import Catalog, Interval
 from ...errors import InvalidRequest
+from ...messages import LOCALES, negotiate
 from ...money import Money
 
 __all__ = ["LANGUAGES", "TEXTS", "choose_language", "date_text", "money_text", "plan_name"]
 
-LANGUAGES = ("en", "fr")
+LANGUAGES = LOCALES  # the pages speak what the messages do
 
 TEXTS: Mapping[str, Mapping[str, str]] = {
     "en": {
@@ -188,18 +189,7 @@ _MONTHS = {
 def choose_language(asked: str | None, accept_language: str | None) -> str:
     """``asked`` when it is a language of the pages, else the browser's first one
     that is (by its ``q`` weights), else English."""
-    if asked in LANGUAGES:
-        return asked
-    ranked: list[tuple[float, str]] = []
-    for part in (accept_language or "").split(","):
-        tag, _, weight = part.strip().partition(";q=")
-        try:
-            quality = float(weight) if weight else 1.0
-        except ValueError:
-            continue
-        ranked.append((quality, tag.split("-")[0].strip().lower()))
-    ranked.sort(key=lambda pair: -pair[0])
-    return next((tag for quality, tag in ranked if tag in LANGUAGES and quality > 0), "en")
+    return asked if asked in LANGUAGES else negotiate(accept_language)
 
 
 def money_text(money: Money, lang: str) -> str:
