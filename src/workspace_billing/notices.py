@@ -20,11 +20,11 @@ import attrs
 from .catalog import Catalog
 from .errors import InvalidRequest
 from .events import Event, EventType, Scalar
-from .invitation import Invitation, newest_first, pending
+from .invitation import Invitation
 from .jsonable import iso
-from .renewal import BoundaryKind, next_boundary_terms, select_deactivations
+from .renewal import BoundaryKind, next_boundary_terms, select_deactivations, select_revocations
 from .subscription import Subscription, SubscriptionStatus
-from .workspace import Member, Workspace, active_count
+from .workspace import Member, Workspace
 
 __all__ = ["DEACTIVATE_SEPARATOR", "MAX_NOTICE_LEAD", "Notices", "notice_for"]
 
@@ -116,9 +116,7 @@ def notice_for(
         return None
     kind, plan, seats = next_boundary_terms(sub, catalog)
     gone = select_deactivations(members, seats)
-    staying = (active_count(members) if active is None else active) - len(gone)
-    held = newest_first(pending(invitations, due))
-    revoked = held[: max(0, min(len(held), staying + len(held) - seats))]
+    revoked = select_revocations(invitations, members, seats, due, active=active)
     data: dict[str, Scalar] = {
         "at": iso(due),
         "plan": plan,

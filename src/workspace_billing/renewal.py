@@ -18,7 +18,7 @@ from .events import Event, EventType
 from .invitation import Invitation, invitation_event, newest_first
 from .jsonable import JSONDict, dicts, enum_value, iso_or_none
 from .subscription import Subscription, SubscriptionStatus, add_interval
-from .workspace import Member, MemberStatus, Workspace
+from .workspace import Member, MemberStatus, Workspace, active_count
 
 __all__ = [
     "BoundaryKind",
@@ -28,12 +28,12 @@ __all__ = [
     "deactivate_excess",
     "fall_back",
     "local_boundary",
+    "members_after",
     "next_boundary_terms",
     "preview",
     "r11_reason",
     "renewal_in_place",
     "revoke_beyond_seats",
-    "revoke_excess",
     "select_deactivations",
     "select_revocations",
 ]
@@ -128,7 +128,12 @@ def deactivate_excess(
 
 
 def select_revocations(
-    invitations: Iterable[Invitation], members: Iterable[Member], seats: int, now: datetime
+    invitations: Iterable[Invitation],
+    members: Iterable[Member],
+    seats: int,
+    now: datetime,
+    *,
+    active: int | None = None,
 ) -> tuple[Invitation, ...]:
     """The pending invitations R11 revokes so that what holds a seat fits in ``seats``.
 
@@ -138,35 +143,18 @@ def select_revocations(
     invitations left are those that fit beside the members who stay active;
     when members alone exceed ``seats``, none is left. ``members`` may be as read
     before the boundary or as it leaves them: either way the ones who stay
-    active are counted. An invitation expired at ``now`` holds no seat and is
-    left to expire.
+    active are counted; ``active`` counts the active members where ``members``
+    holds only those a boundary short of seats needs (none when they fit). An
+    invitation expired at ``now`` holds no seat and is left to expire.
     """
     members = list(members)
-    staying = sum(1 for m in members if m.is_active) - len(select_deactivations(members, seats))
+    counted = active_count(members) if active is None else active
+    staying = counted - len(select_deactivations(members, seats))
     held = [i for i in invitations if i.is_pending(now)]
     excess = staying + len(held) - seats
     if excess <= 0:
         return ()
     return tuple(newest_first(held)[:excess])
-
-
-def revoke_excess(
-    workspace: Workspace,
-    members: Sequence[Member],
-    invitations: Sequence[Invitation],
-    seats: int,
-    now: datetime,
-    reason: str,
-) -> tuple[tuple[str, ...], tuple[Event, ...]]:
-    """The ids of the invitations ``select_revocations`` chooses and their
-    ``invitation_revoked`` events (no actor: the rule revokes them; ``data``
-    gives the ``reason`` and the ``seats`` left)."""
-    chosen = select_revocations(invitations, members, seats, now)
-    events = tuple(
-        invitation_event(EventType.INVITATION_REVOKED, i, now, None, reason=reason, seats=seats)
-        for i in chosen
-    )
-    return tuple(i.id for i in chosen), events
 
 
 def revoke_beyond_seats(
@@ -178,21 +166,26 @@ def revoke_beyond_seats(
     Every decision that lowers a workspace's seats (a boundary, a provider's
     view, negotiated terms) gets this step from the one place that saves it,
     so none can leave more seats held than bought, and none need know about
-    invitations. ``members`` are as read before the change; the revocations
-    give the reason its deactivations give (``r11_reason``).
+    invitations. ``members`` are as read before the change. Each revocation has
+    no actor (the rule revokes it) and gives the ``seats`` left and the reason
+    the change's deactivations give (``r11_reason``).
     """
     seats = change.workspace.subscription.seats
     left = [i for i in invitations if i.id not in change.uninvited]
-    ids, events = revoke_excess(
-        change.workspace, _left_by(members, change), left, seats, now, r11_reason(change)
-    )
-    if not ids:
+    chosen = select_revocations(left, members_after(members, change), seats, now)
+    if not chosen:
         return change
+    reason = r11_reason(change)
+    events = tuple(
+        invitation_event(EventType.INVITATION_REVOKED, i, now, None, reason=reason, seats=seats)
+        for i in chosen
+    )
     first = next(
         (n for n, e in enumerate(change.events) if e.type is EventType.MEMBER_DEACTIVATED),
         len(change.events),
     )
     in_order = (*change.events[:first], *events, *change.events[first:])
+    ids = tuple(i.id for i in chosen)
     return attrs.evolve(change, events=in_order, uninvited=(*change.uninvited, *ids))
 
 
@@ -207,7 +200,7 @@ def r11_reason(change: Change) -> str:
     return "renewal" if renewed else "plan_changed"
 
 
-def _left_by(members: Sequence[Member], change: Change) -> list[Member]:
+def members_after(members: Sequence[Member], change: Change) -> list[Member]:
     """The members as ``change`` leaves them."""
     after = {m.user: m for m in members}
     after.update((m.user, m) for m in change.members)

@@ -57,6 +57,25 @@ class TestCancelNow:
         assert (ended.before["plan"], ended.after["plan"]) == ("business", "free")
         assert (deactivated.type, deactivated.subject) == (EventType.MEMBER_DEACTIVATED, MEMBER)
 
+    def test_r11_pending_invitations_are_revoked_before_any_member(
+        self, billing: Billing, paid_id: str
+    ) -> None:
+        """Rule R11: the fallback's cap of 2 takes the invitation's seat first, then
+        the newest member's; the revocation gives the cancellation as its reason."""
+        invitation = billing.invite(paid_id, actor=OWNER, email="carol@example.com")
+        cursor = billing.events()[-1]
+        overview = billing.cancel(paid_id, actor=OWNER, now=True)
+        assert (overview.seats_used, overview.invitations_pending) == (2, 0)
+        assert billing.invitations(paid_id) == []
+        assert statuses(billing, paid_id)[MEMBER] is MemberStatus.DEACTIVATED
+        ended, revoked, deactivated = billing.events(after=cursor)
+        assert ended.type is EventType.SUBSCRIPTION_ENDED
+        assert (revoked.type, revoked.actor, revoked.subject, revoked.data) == (
+            EventType.INVITATION_REVOKED, None, invitation.email,
+            {"role": "member", "reason": "canceled", "seats": 2},
+        )  # fmt: skip
+        assert (deactivated.type, deactivated.subject) == (EventType.MEMBER_DEACTIVATED, MEMBER)
+
     def test_r14_the_providers_webhook_afterwards_changes_nothing(
         self, billing: Billing, store: Store, provider: FakePaymentProvider, paid_id: str
     ) -> None:

@@ -24,6 +24,11 @@ def customer_of(billing: Billing, ws_id: str) -> str:
     return customer
 
 
+def never_asked(customer_ref: str, limit: int) -> list[Invoice]:
+    """The provider's ``invoices``, for a test where it must not be called."""
+    raise AssertionError("the provider was asked for invoices")
+
+
 class TestInvoices:
     """Rule R3: owners and admins read the workspace's invoices, newest first."""
 
@@ -68,11 +73,7 @@ class TestInvoices:
         """Rule R3: the trial and the free plan never reached the provider."""
         ws_id = request.getfixturevalue(workspace)
         owner = billing.workspace(ws_id).owner
-
-        def not_called(customer_ref: str, limit: int) -> list[Invoice]:
-            raise AssertionError("the provider was asked for invoices")
-
-        monkeypatch.setattr(provider, "invoices", not_called)
+        monkeypatch.setattr(provider, "invoices", never_asked)
         assert billing.invoices(ws_id, actor=owner) == []
 
 
@@ -81,9 +82,16 @@ class TestInvoicesRefused:
 
     @pytest.mark.parametrize("actor", [MEMBER, "eve"], ids=["member", "stranger"])
     def test_r5_a_member_or_a_stranger_is_refused(
-        self, billing: Billing, store: Store, paid_id: str, actor: str
+        self,
+        billing: Billing,
+        store: Store,
+        provider: FakePaymentProvider,
+        monkeypatch: pytest.MonkeyPatch,
+        paid_id: str,
+        actor: str,
     ) -> None:
         """Rule R5: PermissionDenied, nothing read from the provider, nothing written."""
+        monkeypatch.setattr(provider, "invoices", never_asked)
         refused(store, PermissionDenied, "permission_denied",
                 lambda: billing.invoices(paid_id, actor=actor))  # fmt: skip
 

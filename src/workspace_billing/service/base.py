@@ -28,7 +28,7 @@ from ..notices import Notices
 from ..overview import SubscriptionOverview, overview_of
 from ..permissions import require_manager
 from ..ports import Clock, PaymentProvider, ProviderStatus, ProviderSubscription, Store, UnitOfWork
-from ..renewal import Change, local_boundary, revoke_beyond_seats
+from ..renewal import Change, local_boundary, members_after, revoke_beyond_seats
 from ..workspace import Member, Workspace
 from .cache import EntitlementsCache, OverviewCache
 from .checks import MAX_ID, check_workspace_id, found, get_workspace, intent_key, plain_id
@@ -463,15 +463,6 @@ def notices_of(notices: object) -> Notices:
             code="invalid_notices",
         )
     return notices
-
-
-def members_after(members: list[Member], change: Change) -> list[Member]:
-    """The members as ``change`` leaves them."""
-    after = {m.user: m for m in members}
-    after.update({m.user: m for m in change.members})
-    for user in change.removed:
-        after.pop(user, None)
-    return list(after.values())
 
 
 def record_customer(ws: Workspace, *, ref: str, actor: str, now: datetime) -> Change:
